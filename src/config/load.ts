@@ -1,0 +1,171 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import convict from 'convict';
+import { ConfigError } from './config-error.js';
+import { type EndpointPolicies, parseEndpointPolicies } from './endpoint-policies.js';
+import { type Role, schemaDefinition } from './schema.js';
+
+/** The effective configuration, typed. Every key is documented in `schema.ts`. */
+export interface SmadConfig {
+  redis: { url: string };
+  queue: { name: string; prefix: string };
+  roles: Role[];
+  dispatch: {
+    concurrency: number;
+    maxAttempts: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    maxInlineBytes: number;
+    forceStaging: boolean;
+    requestTimeoutMs: number;
+  };
+  endpoints: EndpointPolicies;
+  limits: { accountMaxTps: number };
+  staging: { s3Uri: string };
+  expiry: { graceSeconds: number; pollFirstSeconds: number; pollMaxSeconds: number };
+  completions: {
+    queueUrls: string[];
+    pollers: number;
+    waitTimeSeconds: number;
+    visibilityTimeoutSeconds: number;
+    unknownPolicy: 'delete' | 'retain';
+    malformedPolicy: 'delete' | 'retain';
+  };
+  webhooks: {
+    defaultUrl: string;
+    secret: string[];
+    allowPrivateNetworks: boolean;
+    allowList: string[];
+    scheduleSeconds: number[];
+    timeoutSeconds: number;
+    concurrency: number;
+    presignSeconds: number;
+    inlineResponseMaxBytes: number;
+  };
+  http: { port: number; host: string; auth: boolean; authTokens: string[]; bodyLimitBytes: number };
+  ledger: { retentionDays: number };
+  shutdown: { timeoutSeconds: number };
+  log: { level: string };
+}
+
+export interface LoadOptions {
+  /** Files given by --config (in order); SMAD_CONFIG (comma-separated) is read from env as well. */
+  files?: string[];
+  /** Environment to read SMAD_* variables from; defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Values from command-line flags, by dotted key (highest precedence). */
+  overrides?: Record<string, unknown>;
+  /** Skip the packaged config/default.json (tests). */
+  skipDefaultFile?: boolean;
+}
+
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DEFAULT_CONFIG_FILE = resolve(PACKAGE_ROOT, 'config', 'default.json');
+
+function readJsonFile(file: string, problems: string[]): Record<string, unknown> | undefined {
+  if (!existsSync(file)) {
+    problems.push(`config file ${file}: not found`);
+    return undefined;
+  }
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      problems.push(`config file ${file}: must hold a JSON object`);
+      return undefined;
+    }
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    problems.push(`config file ${file}: not valid JSON (${(err as Error).message})`);
+    return undefined;
+  }
+}
+
+/** Convict's messages include the offending value; never echo a secret back. */
+function redactProblem(line: string, sensitiveKeys: string[]): string {
+  for (const key of sensitiveKeys) {
+    if (line.startsWith(`${key}:`)) return line.replace(/: value was .*$/s, ': value was [redacted]');
+  }
+  return line;
+}
+
+export const SENSITIVE_KEYS = ['webhooks.secret', 'http.authTokens'];
+
+/**
+ * Loads the configuration: defaults, config/default.json, --config / SMAD_CONFIG files,
+ * SMAD_* environment variables, then flags. Throws ConfigError naming every bad key.
+ */
+export function loadConfig(options: LoadOptions = {}): SmadConfig {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  const config = convict(schemaDefinition, { env, args: [] });
+  const files: string[] = [];
+  if (!options.skipDefaultFile && existsSync(DEFAULT_CONFIG_FILE)) files.push(DEFAULT_CONFIG_FILE);
+  const fromEnv = (env.SMAD_CONFIG ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => f.length > 0);
+  files.push(...fromEnv, ...(options.files ?? []));
+  for (const file of files) {
+    const data = readJsonFile(resolve(file), problems);
+    if (data) {
+      try {
+        config.load(data);
+      } catch (err) {
+        problems.push(`config file ${file}: ${(err as Error).message}`);
+      }
+    }
+  }
+  // Environment variables outrank files: convict applied them at construction, so re-apply.
+  for (const [key, value] of Object.entries(envOverrides(env))) {
+    try {
+      config.set(key, value);
+    } catch (err) {
+      problems.push(`${key}: ${(err as Error).message}`);
+    }
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    try {
+      config.set(key, value);
+    } catch (err) {
+      problems.push(`${key}: ${(err as Error).message}`);
+    }
+  }
+  try {
+    config.validate({ allowed: 'strict' });
+  } catch (err) {
+    for (const line of (err as Error).message.split('\n')) {
+      if (line.trim().length > 0) problems.push(redactProblem(line.trim(), SENSITIVE_KEYS));
+    }
+  }
+  const value = config.getProperties() as unknown as SmadConfig;
+  let endpoints: EndpointPolicies = {};
+  try {
+    endpoints = parseEndpointPolicies(value.endpoints);
+  } catch (err) {
+    problems.push(`endpoints: ${(err as Error).message}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...value, endpoints };
+}
+
+/** Maps SMAD_* variables present in env to their dotted keys, as the schema declares them. */
+function envOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (node: Record<string, unknown>, path: string[]) => {
+    for (const [name, child] of Object.entries(node)) {
+      if (typeof child !== 'object' || child === null) continue;
+      const spec = child as Record<string, unknown>;
+      if ('doc' in spec && 'default' in spec) {
+        const variable = spec.env;
+        if (typeof variable === 'string' && env[variable] !== undefined)
+          out[[...path, name].join('.')] = env[variable] as string;
+      } else {
+        walk(spec, [...path, name]);
+      }
+    }
+  };
+  walk(schemaDefinition as unknown as Record<string, unknown>, []);
+  return out;
+}

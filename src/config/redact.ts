@@ -1,0 +1,22 @@
+import type { SmadConfig } from './load.js';
+
+const REDACTED = '[redacted]';
+
+/** Hides a password in a connection URL, keeping the rest readable. */
+export function redactUrlPassword(url: string): string {
+  if (!URL.canParse(url)) return url;
+  const parsed = new URL(url);
+  if (parsed.password === '') return url;
+  parsed.password = REDACTED;
+  return parsed.toString();
+}
+
+/** The configuration as it may be printed or logged: secrets, tokens and passwords hidden. */
+export function redactConfig(config: SmadConfig): SmadConfig {
+  return {
+    ...config,
+    redis: { ...config.redis, url: redactUrlPassword(config.redis.url) },
+    webhooks: { ...config.webhooks, secret: config.webhooks.secret.map(() => REDACTED) },
+    http: { ...config.http, authTokens: config.http.authTokens.map(() => REDACTED) },
+  };
+}

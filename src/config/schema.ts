@@ -1,0 +1,398 @@
+import convict from 'convict';
+
+/** Roles a smad process can run; any subset runs in one process. */
+export const ROLES = ['dispatcher', 'completions', 'webhooks', 'http'] as const;
+export type Role = (typeof ROLES)[number];
+
+const DEFAULT_WEBHOOK_SCHEDULE = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
+
+function commaList(value: unknown): string[] {
+  if (Array.isArray(value)) return value.map((v) => String(v).trim()).filter((v) => v.length > 0);
+  if (typeof value === 'string')
+    return value
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v.length > 0);
+  throw new Error('must be a list (JSON array, or a comma-separated string)');
+}
+
+convict.addFormat({
+  name: 'role-list',
+  coerce: commaList,
+  validate(value: unknown) {
+    const list = commaList(value);
+    if (list.length === 0) throw new Error(`must name at least one role of ${ROLES.join(', ')}`);
+    for (const role of list) {
+      if (!(ROLES as readonly string[]).includes(role))
+        throw new Error(`unknown role "${role}" (roles: ${ROLES.join(', ')})`);
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'string-list',
+  coerce: commaList,
+  validate(value: unknown) {
+    commaList(value);
+  },
+});
+
+convict.addFormat({
+  name: 'url-list',
+  coerce: commaList,
+  validate(value: unknown) {
+    for (const item of commaList(value)) {
+      if (!URL.canParse(item)) throw new Error(`"${item}" is not a URL`);
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'optional-url',
+  validate(value: unknown) {
+    if (value === '' || value === null || value === undefined) return;
+    if (typeof value !== 'string' || !URL.canParse(value)) throw new Error('must be an http(s) URL or empty');
+    const { protocol } = new URL(value);
+    if (protocol !== 'http:' && protocol !== 'https:') throw new Error('must be an http(s) URL or empty');
+  },
+});
+
+convict.addFormat({
+  name: 'redis-url',
+  validate(value: unknown) {
+    if (typeof value !== 'string' || !URL.canParse(value))
+      throw new Error('must be a redis:// or rediss:// URL');
+    const { protocol } = new URL(value);
+    if (protocol !== 'redis:' && protocol !== 'rediss:')
+      throw new Error('must be a redis:// or rediss:// URL');
+  },
+});
+
+convict.addFormat({
+  name: 's3-uri-or-empty',
+  validate(value: unknown) {
+    if (value === '') return;
+    if (typeof value !== 'string' || !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(value))
+      throw new Error('must be an s3://bucket/prefix URI or empty');
+  },
+});
+
+convict.addFormat({
+  name: 'webhook-secrets',
+  coerce: commaList,
+  validate(value: unknown) {
+    for (const secret of commaList(value)) {
+      if (!isWebhookSecret(secret))
+        throw new Error('each secret must be "whsec_" followed by base64 of 24-64 bytes');
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'seconds-list',
+  coerce: (value: unknown) => commaList(value).map(Number),
+  validate(value: unknown) {
+    const list = commaList(value).map(Number);
+    if (list.length === 0) throw new Error('must list at least one delay');
+    for (const n of list) {
+      if (!Number.isFinite(n) || n < 0) throw new Error('each delay must be a number of seconds >= 0');
+    }
+  },
+});
+
+convict.addFormat({
+  name: 'policy',
+  validate(value: unknown) {
+    if (value !== 'delete' && value !== 'retain') throw new Error('must be "delete" or "retain"');
+  },
+});
+
+/** Standard Webhooks secret: `whsec_` + base64 of 24..64 random bytes. */
+export function isWebhookSecret(secret: string): boolean {
+  if (!secret.startsWith('whsec_')) return false;
+  const b64 = secret.slice('whsec_'.length);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0) return false;
+  const bytes = Buffer.from(b64, 'base64').length;
+  return bytes >= 24 && bytes <= 64;
+}
+
+/**
+ * The single source of every setting. Each key documents itself; `npm run docs:config`
+ * renders this into the README's configuration reference.
+ */
+export const schemaDefinition = {
+  redis: {
+    url: {
+      doc: 'Redis connection URL. Redis must run with maxmemory-policy noeviction (and AOF in production).',
+      format: 'redis-url',
+      default: 'redis://127.0.0.1:6379',
+      env: 'SMAD_REDIS_URL',
+      sensitive: false,
+    },
+  },
+  queue: {
+    name: {
+      doc: 'BullMQ queue that producers add inference jobs to.',
+      format: (v: unknown) => {
+        if (typeof v !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(v))
+          throw new Error('must be 1-100 characters of letters, digits, "_", "." or "-"');
+      },
+      default: 'inference',
+      env: 'SMAD_QUEUE_NAME',
+    },
+    prefix: {
+      doc: 'BullMQ key prefix; smad keeps its own keys under it too. Use a hash tag such as {smad} on Redis Cluster.',
+      format: (v: unknown) => {
+        if (typeof v !== 'string' || v.length === 0 || v.length > 100 || /\s|:/.test(v))
+          throw new Error('must be 1-100 characters without spaces or ":"');
+      },
+      default: 'smad',
+      env: 'SMAD_QUEUE_PREFIX',
+    },
+  },
+  roles: {
+    doc: `Roles this process runs, any subset of ${ROLES.join(', ')}.`,
+    format: 'role-list',
+    default: [...ROLES] as string[],
+    env: 'SMAD_ROLES',
+  },
+  dispatch: {
+    concurrency: {
+      doc: 'InvokeEndpointAsync calls in progress at once in this process.',
+      format: 'nat',
+      default: 16,
+      env: 'SMAD_DISPATCH_CONCURRENCY',
+    },
+    maxAttempts: {
+      doc: 'Attempts for retryable API errors (throttling, 5xx, network) before dispatch_failed.',
+      format: 'nat',
+      default: 8,
+      env: 'SMAD_DISPATCH_MAX_ATTEMPTS',
+    },
+    backoffBaseMs: {
+      doc: 'First retry delay; doubles per attempt, with full jitter.',
+      format: 'nat',
+      default: 1000,
+      env: 'SMAD_DISPATCH_BACKOFF_BASE_MS',
+    },
+    backoffMaxMs: {
+      doc: 'Upper bound of one retry delay.',
+      format: 'nat',
+      default: 60000,
+      env: 'SMAD_DISPATCH_BACKOFF_MAX_MS',
+    },
+    maxInlineBytes: {
+      doc: 'Largest decoded inline body accepted; larger jobs are rejected (bodies over 128,000 bytes are staged to S3).',
+      format: 'nat',
+      default: 10 * 1024 * 1024,
+      env: 'SMAD_DISPATCH_MAX_INLINE_BYTES',
+    },
+    forceStaging: {
+      doc: 'Stage every inline body to staging.s3Uri, even those small enough to send as Body.',
+      format: Boolean,
+      default: false,
+      env: 'SMAD_DISPATCH_FORCE_STAGING',
+    },
+    requestTimeoutMs: {
+      doc: 'Timeout of one InvokeEndpointAsync HTTP request; a timeout is retried.',
+      format: 'nat',
+      default: 30000,
+      env: 'SMAD_DISPATCH_REQUEST_TIMEOUT_MS',
+    },
+  },
+  endpoints: {
+    doc: 'Per-endpoint policies keyed by endpoint name, "*" the default: maxTps, burst, maxInFlight, region, notifications.',
+    // Convict only treats an object value as one setting when its format is Object;
+    // loadConfig validates the entries with parseEndpointPolicies.
+    format: Object,
+    default: { '*': { maxTps: 20, maxInFlight: 500 } } as Record<string, unknown>,
+  },
+  limits: {
+    accountMaxTps: {
+      doc: 'Calls per second across every endpoint and process; 0 means no account-wide limit.',
+      format: 'nat',
+      default: 0,
+      env: 'SMAD_LIMITS_ACCOUNT_MAX_TPS',
+    },
+  },
+  staging: {
+    s3Uri: {
+      doc: 'Where inline bodies over 128,000 bytes are uploaded (s3://bucket/prefix); empty disables staging.',
+      format: 's3-uri-or-empty',
+      default: '',
+      env: 'SMAD_STAGING_S3_URI',
+    },
+  },
+  expiry: {
+    graceSeconds: {
+      doc: 'Added to submission + RequestTTLSeconds + InvocationTimeoutSeconds to form the deadline of an inference.',
+      format: 'nat',
+      default: 300,
+      env: 'SMAD_EXPIRY_GRACE_SECONDS',
+    },
+    pollFirstSeconds: {
+      doc: 'For endpoints with notifications off: first S3 check this long after submission.',
+      format: 'nat',
+      default: 15,
+      env: 'SMAD_EXPIRY_POLL_FIRST_SECONDS',
+    },
+    pollMaxSeconds: {
+      doc: 'For endpoints with notifications off: the S3 check interval grows up to this.',
+      format: 'nat',
+      default: 300,
+      env: 'SMAD_EXPIRY_POLL_MAX_SECONDS',
+    },
+  },
+  completions: {
+    queueUrls: {
+      doc: 'SQS queues receiving SageMaker success/error notifications (SNS envelope or raw delivery).',
+      format: 'url-list',
+      default: [] as string[],
+      env: 'SMAD_COMPLETIONS_QUEUE_URL',
+    },
+    pollers: {
+      doc: 'Receive loops per queue, so that several batches are handled at once.',
+      format: 'nat',
+      default: 2,
+      env: 'SMAD_COMPLETIONS_POLLERS',
+    },
+    waitTimeSeconds: {
+      doc: 'SQS long-poll wait (0-20).',
+      format: 'nat',
+      default: 20,
+      env: 'SMAD_COMPLETIONS_WAIT_TIME_SECONDS',
+    },
+    visibilityTimeoutSeconds: {
+      doc: 'Visibility timeout asked for on receive; extended while a message is being handled.',
+      format: 'nat',
+      default: 60,
+      env: 'SMAD_COMPLETIONS_VISIBILITY_TIMEOUT_SECONDS',
+    },
+    unknownPolicy: {
+      doc: 'Notifications for inference ids smad has no record of: "delete" (logged, counted) or "retain" (left for the redrive policy).',
+      format: 'policy',
+      default: 'delete',
+      env: 'SMAD_COMPLETIONS_UNKNOWN_POLICY',
+    },
+    malformedPolicy: {
+      doc: 'Messages that are not valid notifications: "delete" (logged, counted) or "retain" (left for the redrive policy).',
+      format: 'policy',
+      default: 'retain',
+      env: 'SMAD_COMPLETIONS_MALFORMED_POLICY',
+    },
+  },
+  webhooks: {
+    defaultUrl: {
+      doc: 'Webhook target for jobs that name none; empty means no delivery (events are still recorded).',
+      format: 'optional-url',
+      default: '',
+      env: 'SMAD_WEBHOOK_URL',
+    },
+    secret: {
+      doc: 'Signing secrets (whsec_...), comma-separated; each one adds a v1 signature, so secrets rotate without downtime.',
+      format: 'webhook-secrets',
+      default: [] as string[],
+      env: 'SMAD_WEBHOOK_SECRET',
+      sensitive: true,
+    },
+    allowPrivateNetworks: {
+      doc: 'Allow delivery to loopback, link-local and private addresses (refused by default).',
+      format: Boolean,
+      default: false,
+      env: 'SMAD_WEBHOOK_ALLOW_PRIVATE_NETWORKS',
+    },
+    allowList: {
+      doc: 'Hosts or CIDRs allowed even though private (e.g. "10.1.0.0/16,hooks.internal").',
+      format: 'string-list',
+      default: [] as string[],
+      env: 'SMAD_WEBHOOK_ALLOW_LIST',
+    },
+    scheduleSeconds: {
+      doc: 'Delay before each delivery attempt, in seconds; its length is the number of attempts.',
+      format: 'seconds-list',
+      default: DEFAULT_WEBHOOK_SCHEDULE,
+      env: 'SMAD_WEBHOOK_SCHEDULE_SECONDS',
+    },
+    timeoutSeconds: {
+      doc: 'Time allowed for one delivery attempt.',
+      format: 'nat',
+      default: 15,
+      env: 'SMAD_WEBHOOK_TIMEOUT_SECONDS',
+    },
+    concurrency: {
+      doc: 'Deliveries in progress at once in this process.',
+      format: 'nat',
+      default: 16,
+      env: 'SMAD_WEBHOOK_CONCURRENCY',
+    },
+    presignSeconds: {
+      doc: 'When > 0, payloads carry presigned GET URLs for the output and failure objects, valid this long.',
+      format: 'nat',
+      default: 0,
+      env: 'SMAD_WEBHOOK_PRESIGN_SECONDS',
+    },
+    inlineResponseMaxBytes: {
+      doc: 'When > 0, a response body embedded in the notification and at most this size is included in the payload.',
+      format: 'nat',
+      default: 0,
+      env: 'SMAD_WEBHOOK_INLINE_RESPONSE_MAX_BYTES',
+    },
+  },
+  http: {
+    port: {
+      doc: 'Port of the HTTP API (intake, status, health, metrics); 0 picks a free one.',
+      format: 'port',
+      default: 8080,
+      env: 'SMAD_HTTP_PORT',
+    },
+    host: {
+      doc: 'Address the HTTP API listens on.',
+      format: String,
+      default: '0.0.0.0',
+      env: 'SMAD_HTTP_HOST',
+    },
+    auth: {
+      doc: 'Require a bearer token from http.authTokens on intake and status routes. Turn off only behind your own auth.',
+      format: Boolean,
+      default: true,
+      env: 'SMAD_HTTP_AUTH',
+    },
+    authTokens: {
+      doc: 'Accepted bearer tokens, comma-separated.',
+      format: 'string-list',
+      default: [] as string[],
+      env: 'SMAD_HTTP_AUTH_TOKENS',
+      sensitive: true,
+    },
+    bodyLimitBytes: {
+      doc: 'Largest request body accepted by the HTTP API.',
+      format: 'nat',
+      default: 16 * 1024 * 1024,
+      env: 'SMAD_HTTP_BODY_LIMIT_BYTES',
+    },
+  },
+  ledger: {
+    retentionDays: {
+      doc: 'How long resolved ledger records (and finished jobs) are kept.',
+      format: 'nat',
+      default: 7,
+      env: 'SMAD_LEDGER_RETENTION_DAYS',
+    },
+  },
+  shutdown: {
+    timeoutSeconds: {
+      doc: 'On SIGTERM/SIGINT, in-flight work has this long to finish or be handed back before exit.',
+      format: 'nat',
+      default: 30,
+      env: 'SMAD_SHUTDOWN_TIMEOUT_SECONDS',
+    },
+  },
+  log: {
+    level: {
+      doc: 'pino log level.',
+      format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+      env: 'SMAD_LOG_LEVEL',
+    },
+  },
+};
