@@ -1,7 +1,13 @@
 import type { Command } from 'commander';
 import { registerConfigCommand } from './config.js';
+import { registerEnqueueCommand } from './enqueue.js';
+import { registerStartCommand } from './start.js';
+import { registerStatusCommand } from './status.js';
 
 /** Every `smad` sub-command, one file each. */
 export function registerCommands(program: Command): void {
+  registerStartCommand(program);
+  registerEnqueueCommand(program);
+  registerStatusCommand(program);
   registerConfigCommand(program);
 }

@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import type { Role } from '../../config/schema.js';
+import { createLogger } from '../../observability/logger.js';
+import { installSignalHandlers } from '../../runtime/signals.js';
+import { SmadRuntime } from '../../runtime/smad-runtime.js';
+import { loadConfigOrExit, withConfigOption } from '../config-options.js';
+
+export function registerStartCommand(program: Command): void {
+  withConfigOption(
+    program
+      .command('start')
+      .description('run smad: the roles given by --roles (or the roles setting), until SIGTERM or SIGINT')
+      .option('-r, --roles <roles>', 'comma-separated roles: dispatcher, completions, webhooks, http'),
+  ).action(async (options: { config?: string[]; roles?: string }) => {
+    const config = loadConfigOrExit(options.config, { roles: options.roles });
+    const logger = createLogger({ level: config.log.level });
+    process.on('uncaughtException', (err) => {
+      logger.fatal({ err }, 'uncaught exception; exiting so the supervisor restarts smad');
+      logger.flush();
+      process.exit(1);
+    });
+    process.on('unhandledRejection', (err) => {
+      logger.fatal({ err }, 'unhandled rejection; exiting so the supervisor restarts smad');
+      logger.flush();
+      process.exit(1);
+    });
+    const killAfterInvoke = process.env.SMAD_TEST_KILL_AFTER_INVOKE === '1';
+    const runtime = await SmadRuntime.start({
+      config,
+      logger,
+      roles: config.roles as Role[],
+      hooks: killAfterInvoke
+        ? {
+            afterInvoke: () => {
+              // Test hook: die the hardest way right after SageMaker accepted a call.
+              process.kill(process.pid, 'SIGKILL');
+            },
+          }
+        : undefined,
+    });
+    installSignalHandlers({
+      logger,
+      timeoutMs: config.shutdown.timeoutSeconds * 1000,
+      stop: () => runtime.stop(),
+    });
+  });
+}

@@ -1,0 +1,345 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { InvokeEndpointAsyncCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import { v7 as uuidv7 } from 'uuid';
+import { classifyAwsError } from '../aws/classify-error.js';
+import { checkS3Outcome } from '../completions/s3-outcome.js';
+import { policyFor } from '../config/endpoint-policies.js';
+import type { SmadConfig } from '../config/load.js';
+import { checkInferenceId, MAX_BODY_BYTES } from '../contract/api-constraints.js';
+import type { ValidJob } from '../contract/job.js';
+import { isFinalStatus } from '../contract/status.js';
+import { validateJob } from '../contract/validate-job.js';
+import type { Capacity } from '../flow/capacity.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { LedgerPrivateFields, LedgerRecord } from '../ledger/record.js';
+import { inferenceLogger, type Logger } from '../observability/logger.js';
+import { backoffDelayMs } from './backoff.js';
+import { inferenceDeadline, nextPollAt } from './deadline.js';
+import { type DispatchResult, resultOf } from './job-result.js';
+import { stagePayload } from './stage-payload.js';
+
+export interface DispatchHooks {
+  /** Test hook: runs right after SageMaker accepted a call, before the ledger records it. */
+  afterInvoke?: (inferenceId: string) => void | Promise<void>;
+}
+
+export interface DispatchDeps {
+  config: SmadConfig;
+  ledger: Ledger;
+  capacity: Capacity;
+  s3: S3Client;
+  /** A SageMaker Runtime client for the endpoint's region ('' = the default chain's). */
+  sagemaker(region: string): SageMakerRuntimeClient;
+  logger: Logger;
+  hooks?: DispatchHooks;
+  now?: () => number;
+}
+
+type FullRecord = LedgerRecord & LedgerPrivateFields;
+
+/** Why a job failed, as BullMQ stores it (the job's failedReason). */
+function failureMessage(record: Pick<LedgerRecord, 'status' | 'failureReason'>): string {
+  return `${record.status}: ${record.failureReason ?? 'no reason recorded'}`;
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * One pickup of an inference job. The BullMQ job's state follows the inference: a pickup
+ * claims the ledger record (write-ahead), then either dispatches (status `submitting`),
+ * checks a parked inference (`submitted`: promoted by the completion consumer, or its
+ * deadline or S3 poll came), or finishes the job from a final record. Waiting never holds
+ * a worker slot or a lock: the job is parked in BullMQ's delayed set.
+ */
+export class DispatchProcessor {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: DispatchDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async process(job: Job, token: string | undefined): Promise<DispatchResult> {
+    const { config, ledger } = this.deps;
+    const data = (job.data ?? {}) as Record<string, unknown>;
+    const validation = validateJob(data, {
+      maxInlineBytes: config.dispatch.maxInlineBytes,
+      stagingAvailable: config.staging.s3Uri !== '',
+    });
+    const endpointName = str(data.endpointName) ?? '';
+    const webhook = (data.webhook ?? {}) as Record<string, unknown>;
+    const jobId = job.id ?? '';
+
+    if (!validation.ok) {
+      const reason = `invalid job: ${validation.problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`;
+      const supplied = str(data.inferenceId);
+      const badFields = new Set(validation.problems.map((p) => p.field.split('.')[0]));
+      const webhookUrl = badFields.has('webhook')
+        ? config.webhooks.defaultUrl
+        : (str(webhook.url) ?? config.webhooks.defaultUrl);
+      await ledger.claim({
+        jobId,
+        jobTimestamp: job.timestamp,
+        suppliedInferenceId: supplied && checkInferenceId(supplied) === undefined ? supplied : undefined,
+        newInferenceId: uuidv7(),
+        endpointName: endpointName.slice(0, 63),
+        initialStatus: 'rejected',
+        failureReason: reason,
+        metadata: badFields.has('metadata') ? null : ((data.metadata as Record<string, unknown>) ?? null),
+        webhookUrl,
+        webhookSecret: badFields.has('webhook') ? undefined : str(webhook.secret),
+        inputLocation: badFields.has('inputLocation') ? undefined : str(data.inputLocation),
+      });
+      throw new UnrecoverableError(reason);
+    }
+
+    const valid = validation.job;
+    const claim = await ledger.claim({
+      jobId,
+      jobTimestamp: job.timestamp,
+      suppliedInferenceId: valid.inferenceId,
+      newInferenceId: uuidv7(),
+      endpointName: valid.endpointName,
+      initialStatus: 'submitting',
+      metadata: valid.metadata ?? null,
+      webhookUrl: valid.webhook?.url ?? config.webhooks.defaultUrl,
+      webhookSecret: valid.webhook?.secret,
+      inputLocation: valid.inputLocation,
+    });
+    if (claim.kind === 'duplicate') {
+      throw new UnrecoverableError(
+        `rejected: inferenceId "${claim.inferenceId}" is already used by another job (inferenceId must be unique)`,
+      );
+    }
+    const log = inferenceLogger(this.deps.logger, { inferenceId: claim.inferenceId, jobId });
+    if (claim.status === 'submitting') return this.dispatch(job, token, valid, claim.inferenceId, log);
+    const record = await this.record(claim.inferenceId);
+    if (record.status === 'submitted') return this.checkParked(job, token, record, log);
+    return this.finish(record);
+  }
+
+  private async record(inferenceId: string): Promise<FullRecord> {
+    const record = await this.deps.ledger.get(inferenceId);
+    if (!record) throw new Error(`ledger record ${inferenceId} vanished`);
+    return record;
+  }
+
+  /** Ends the job from a final record: completed returns the result, the rest fail it. */
+  private finish(record: FullRecord): DispatchResult {
+    if (record.status === 'completed') return resultOf(record);
+    throw new UnrecoverableError(failureMessage(record));
+  }
+
+  /** Parks the job until `untilMs` without holding a lock or spending an attempt. */
+  private async park(job: Job, token: string | undefined, untilMs: number): Promise<never> {
+    await job.moveToDelayed(Math.max(untilMs, this.now() + 1), token);
+    throw new DelayedError();
+  }
+
+  private async dispatch(
+    job: Job,
+    token: string | undefined,
+    valid: ValidJob,
+    inferenceId: string,
+    log: Logger,
+  ): Promise<DispatchResult> {
+    const { config, ledger, capacity } = this.deps;
+    const policy = policyFor(config.endpoints, valid.endpointName);
+
+    let inputLocation = valid.inputLocation;
+    let body: Buffer | undefined;
+    if (valid.bodyBytes !== undefined) {
+      if (valid.bodyBytes.length > MAX_BODY_BYTES || config.dispatch.forceStaging) {
+        inputLocation = await stagePayload(
+          this.deps.s3,
+          config.staging.s3Uri,
+          inferenceId,
+          valid.bodyBytes,
+          valid.contentType,
+        );
+      } else {
+        body = valid.bodyBytes;
+      }
+    }
+
+    const leaseUntil = inferenceDeadline(
+      this.now(),
+      valid.requestTTLSeconds,
+      valid.invocationTimeoutSeconds,
+      config.expiry.graceSeconds,
+    );
+    const grant = await capacity.acquire(valid.endpointName, inferenceId, leaseUntil);
+    if (!grant.granted) {
+      log.debug({ reason: grant.reason, retryAtMs: grant.retryAtMs }, 'waiting for capacity');
+      return this.park(job, token, grant.retryAtMs);
+    }
+
+    let output: { OutputLocation?: string; FailureLocation?: string };
+    try {
+      output = await this.deps.sagemaker(policy.region).send(
+        new InvokeEndpointAsyncCommand({
+          EndpointName: valid.endpointName,
+          ContentType: valid.contentType,
+          Accept: valid.accept,
+          CustomAttributes: valid.customAttributes,
+          InferenceId: inferenceId,
+          InputLocation: inputLocation,
+          Body: body,
+          RequestTTLSeconds: valid.requestTTLSeconds,
+          InvocationTimeoutSeconds: valid.invocationTimeoutSeconds,
+          Filename: valid.filename,
+          S3OutputPathExtension: valid.s3OutputPathExtension,
+        }),
+      );
+    } catch (err) {
+      await capacity.release(valid.endpointName, inferenceId);
+      return this.onCallError(job, token, inferenceId, err, log);
+    }
+    await this.deps.hooks?.afterInvoke?.(inferenceId);
+    await capacity.onAccepted(valid.endpointName);
+
+    const submittedAt = this.now();
+    const deadline = inferenceDeadline(
+      submittedAt,
+      valid.requestTTLSeconds,
+      valid.invocationTimeoutSeconds,
+      config.expiry.graceSeconds,
+    );
+    const locations = {
+      outputLocation: output.OutputLocation,
+      failureLocation: output.FailureLocation,
+      inputLocation,
+    };
+    const advanced = await ledger.advance(inferenceId, 'submitted', {
+      set: { submittedAt, deadlineAt: deadline, ...locations },
+      fill: locations,
+    });
+    if (advanced.kind === 'stale' && isFinalStatus(advanced.current)) {
+      // The notification won the race: the record is resolved already.
+      return this.finish(await this.record(inferenceId));
+    }
+    await capacity.extend(valid.endpointName, inferenceId, deadline);
+    log.info({ endpointName: valid.endpointName, outputLocation: output.OutputLocation }, 'submitted');
+    const wakeAt = policy.notifications
+      ? deadline
+      : nextPollAt(
+          submittedAt,
+          submittedAt,
+          config.expiry.pollFirstSeconds,
+          config.expiry.pollMaxSeconds,
+          deadline,
+        );
+    return this.parkAwaitingOutcome(job, token, inferenceId, wakeAt);
+  }
+
+  /**
+   * Parks a submitted inference's job until `wakeAt`. A resolution that lands between the
+   * ledger write and the park could not promote a job that was still active, so after
+   * parking the record is read again and the job promoted if it is final already.
+   */
+  private async parkAwaitingOutcome(
+    job: Job,
+    token: string | undefined,
+    inferenceId: string,
+    wakeAt: number,
+  ): Promise<never> {
+    await job.moveToDelayed(Math.max(wakeAt, this.now() + 1), token);
+    const record = await this.deps.ledger.get(inferenceId);
+    if (record && isFinalStatus(record.status)) {
+      await job.promote().catch(() => {});
+    }
+    throw new DelayedError();
+  }
+
+  private async onCallError(
+    job: Job,
+    token: string | undefined,
+    inferenceId: string,
+    err: unknown,
+    log: Logger,
+  ): Promise<DispatchResult> {
+    const { config, ledger, capacity } = this.deps;
+    const failure = classifyAwsError(err);
+    const endpointName = (job.data as { endpointName: string }).endpointName;
+    if (failure.slowDown) await capacity.onSlowDown(endpointName);
+    const reason = `${failure.name}: ${failure.message}`;
+    if (failure.retryable) {
+      const attempts = await ledger.noteRetry(inferenceId, reason);
+      if (attempts < 0) return this.finishOrPark(job, token, inferenceId);
+      if (attempts < config.dispatch.maxAttempts) {
+        const delay = backoffDelayMs(attempts, config.dispatch.backoffBaseMs, config.dispatch.backoffMaxMs);
+        log.warn(
+          { errorClass: failure.class, attempts, delayMs: delay, error: reason },
+          'call failed; will retry',
+        );
+        return this.park(job, token, this.now() + delay);
+      }
+      log.error({ errorClass: failure.class, attempts }, 'call failed; attempts exhausted');
+      await ledger.advance(inferenceId, 'dispatch_failed', {
+        set: { failureReason: `${reason} (gave up after ${attempts} attempts)` },
+      });
+    } else {
+      const to = failure.class === 'validation' ? 'rejected' : 'dispatch_failed';
+      log.error({ errorClass: failure.class, error: reason }, 'call refused; not retried');
+      await ledger.advance(inferenceId, to, { set: { failureReason: reason } });
+    }
+    return this.finishOrPark(job, token, inferenceId);
+  }
+
+  /** After a write that may have lost a race: finish from the final record, or keep waiting. */
+  private async finishOrPark(
+    job: Job,
+    token: string | undefined,
+    inferenceId: string,
+  ): Promise<DispatchResult> {
+    const record = await this.record(inferenceId);
+    if (isFinalStatus(record.status)) return this.finish(record);
+    return this.checkParked(job, token, record, this.deps.logger);
+  }
+
+  /**
+   * A pickup of a submitted inference: promoted early (a spurious wake), its S3 poll came,
+   * or its deadline passed. At the deadline (or a poll), S3 tells what happened.
+   */
+  private async checkParked(
+    job: Job,
+    token: string | undefined,
+    record: FullRecord,
+    log: Logger,
+  ): Promise<DispatchResult> {
+    const { config, ledger } = this.deps;
+    const now = this.now();
+    const deadline = record.deadlineAt ? Date.parse(record.deadlineAt) : now;
+    const polling = !policyFor(config.endpoints, record.endpointName).notifications;
+    if (now < deadline && !polling) return this.parkAwaitingOutcome(job, token, record.inferenceId, deadline);
+
+    const outcome = await checkS3Outcome(this.deps.s3, record.outputLocation, record.failureLocation);
+    if (outcome.kind === 'completed') {
+      await ledger.advance(record.inferenceId, 'completed', {
+        set: { responseContentType: outcome.contentType ?? '' },
+      });
+      log.info({ via: polling ? 's3-poll' : 's3-deadline-check' }, 'resolved from S3');
+    } else if (outcome.kind === 'failed') {
+      await ledger.advance(record.inferenceId, 'failed', { set: { failureReason: outcome.reason } });
+      log.info({ via: polling ? 's3-poll' : 's3-deadline-check' }, 'resolved from S3');
+    } else if (now >= deadline) {
+      await ledger.advance(record.inferenceId, 'expired', {
+        set: {
+          failureReason: `expired: no notification and no output or failure object in S3 by the deadline ${new Date(deadline).toISOString()}`,
+        },
+      });
+      log.warn('expired');
+    } else {
+      const submittedAt = record.submittedAt ? Date.parse(record.submittedAt) : now;
+      return this.parkAwaitingOutcome(
+        job,
+        token,
+        record.inferenceId,
+        nextPollAt(submittedAt, now, config.expiry.pollFirstSeconds, config.expiry.pollMaxSeconds, deadline),
+      );
+    }
+    return this.finish(await this.record(record.inferenceId));
+  }
+}

@@ -1,0 +1,153 @@
+import type { Redis } from 'ioredis';
+import type { InferenceStatus } from '../contract/status.js';
+import { type LedgerKeys, ledgerKeys } from './keys.js';
+import { type LedgerPrivateFields, type LedgerRecord, parseRecord } from './record.js';
+import { ADVANCE, CLAIM, NOTE_RETRY, SET_FIELDS } from './scripts.js';
+
+type LedgerRedis = Redis & {
+  smadLedgerClaim(...args: (string | number)[]): Promise<[string, string, string]>;
+  smadLedgerAdvance(...args: (string | number)[]): Promise<string[]>;
+  smadLedgerNoteRetry(...args: (string | number)[]): Promise<number>;
+  smadLedgerSetFields(...args: (string | number)[]): Promise<number>;
+};
+
+export interface ClaimInput {
+  jobId: string;
+  /** The BullMQ job's creation timestamp: tells a retry of this job from a new job reusing its id. */
+  jobTimestamp: number;
+  suppliedInferenceId?: string;
+  /** Used when the job supplies none and has not been claimed before. */
+  newInferenceId: string;
+  endpointName: string;
+  initialStatus: 'submitting' | 'rejected';
+  failureReason?: string;
+  metadata?: Record<string, unknown> | null;
+  webhookUrl?: string;
+  webhookSecret?: string;
+  inputLocation?: string;
+}
+
+export type ClaimResult =
+  | { kind: 'created' | 'existing'; inferenceId: string; status: InferenceStatus }
+  | { kind: 'duplicate'; inferenceId: string; status: InferenceStatus };
+
+export type AdvanceResult =
+  | { kind: 'ok'; previous: InferenceStatus; jobId: string }
+  | { kind: 'stale'; current: InferenceStatus; jobId: string }
+  | { kind: 'missing' };
+
+/** Ledger field values, written as strings; times as epoch milliseconds. */
+export type LedgerFields = Record<string, string | number | null | undefined>;
+
+function encodeFields(fields: LedgerFields | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields ?? {})) {
+    if (v === undefined || v === null) continue;
+    out[k] = String(v);
+  }
+  return out;
+}
+
+/**
+ * The inference ledger in Redis: one hash per inferenceId, a jobId index, forward-only
+ * transitions, and the outbox of outcome events. See scripts.ts for the atomic steps.
+ */
+export class Ledger {
+  readonly keys: LedgerKeys;
+  private readonly redis: LedgerRedis;
+  private readonly ledgerBase: string;
+  private readonly flowBase: string;
+
+  constructor(
+    redis: Redis,
+    readonly prefix: string,
+    private readonly retentionSeconds: number,
+  ) {
+    this.keys = ledgerKeys(prefix);
+    this.ledgerBase = `${prefix}:ledger`;
+    this.flowBase = `${prefix}:flow`;
+    if (!('smadLedgerClaim' in redis)) {
+      redis.defineCommand('smadLedgerClaim', { numberOfKeys: 2, lua: CLAIM });
+      redis.defineCommand('smadLedgerAdvance', { numberOfKeys: 2, lua: ADVANCE });
+      redis.defineCommand('smadLedgerNoteRetry', { numberOfKeys: 1, lua: NOTE_RETRY });
+      redis.defineCommand('smadLedgerSetFields', { numberOfKeys: 1, lua: SET_FIELDS });
+    }
+    this.redis = redis as LedgerRedis;
+  }
+
+  /** First step of every pickup: finds this job's record, or writes it (write-ahead). */
+  async claim(input: ClaimInput, now = Date.now()): Promise<ClaimResult> {
+    const [kind, inferenceId, status] = await this.redis.smadLedgerClaim(
+      this.keys.job(input.jobId),
+      this.keys.outbox,
+      this.ledgerBase,
+      this.flowBase,
+      input.jobId,
+      String(input.jobTimestamp),
+      input.suppliedInferenceId ?? '',
+      input.newInferenceId,
+      input.endpointName,
+      now,
+      input.initialStatus,
+      input.failureReason ?? '',
+      input.metadata ? JSON.stringify(input.metadata) : '',
+      input.webhookUrl ?? '',
+      input.webhookSecret ?? '',
+      input.inputLocation ?? '',
+      this.retentionSeconds,
+      now,
+    );
+    return { kind, inferenceId, status: status as InferenceStatus } as ClaimResult;
+  }
+
+  /**
+   * Moves a record forward to `to`, writing `set` fields if it moves and `fill` fields
+   * wherever still empty. A late or duplicate write returns 'stale' and changes nothing else.
+   */
+  async advance(
+    inferenceId: string,
+    to: InferenceStatus,
+    fields: { set?: LedgerFields; fill?: LedgerFields } = {},
+    now = Date.now(),
+  ): Promise<AdvanceResult> {
+    const payload = JSON.stringify({ set: encodeFields(fields.set), fill: encodeFields(fields.fill) });
+    const reply = await this.redis.smadLedgerAdvance(
+      this.keys.inference(inferenceId),
+      this.keys.outbox,
+      this.ledgerBase,
+      this.flowBase,
+      inferenceId,
+      to,
+      now,
+      this.retentionSeconds,
+      // cjson turns {} into an array-less empty table either way; both are handled.
+      payload,
+    );
+    if (reply[0] === 'ok')
+      return { kind: 'ok', previous: reply[1] as InferenceStatus, jobId: reply[2] ?? '' };
+    if (reply[0] === 'stale')
+      return { kind: 'stale', current: reply[1] as InferenceStatus, jobId: reply[2] ?? '' };
+    return { kind: 'missing' };
+  }
+
+  /** Counts a failed, retryable API attempt; -1 when the record already moved on. */
+  async noteRetry(inferenceId: string, error: string): Promise<number> {
+    return this.redis.smadLedgerNoteRetry(this.keys.inference(inferenceId), error.slice(0, 2000));
+  }
+
+  /** Updates bookkeeping fields (e.g. webhook delivery state); false when the record is gone. */
+  async setFields(inferenceId: string, fields: LedgerFields): Promise<boolean> {
+    const flat = Object.entries(encodeFields(fields)).flat();
+    if (flat.length === 0) return true;
+    return (await this.redis.smadLedgerSetFields(this.keys.inference(inferenceId), ...flat)) === 1;
+  }
+
+  async get(inferenceId: string): Promise<(LedgerRecord & LedgerPrivateFields) | undefined> {
+    return parseRecord(await this.redis.hgetall(this.keys.inference(inferenceId)));
+  }
+
+  async getByJobId(jobId: string): Promise<(LedgerRecord & LedgerPrivateFields) | undefined> {
+    const inferenceId = await this.redis.get(this.keys.job(jobId));
+    return inferenceId ? this.get(inferenceId) : undefined;
+  }
+}

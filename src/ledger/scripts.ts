@@ -1,0 +1,136 @@
+/**
+ * The ledger's Lua scripts. Every write to a record goes through one of them, so each is
+ * atomic: a transition only moves forward (the table below equals TRANSITIONS in
+ * src/contract/status.ts), and a terminal transition, in the same script, releases the
+ * endpoint's in-flight slot, starts the retention clock and appends the outcome event to
+ * the outbox stream. Keys other than KEYS[] are built from the prefix, as BullMQ does; on
+ * Redis Cluster the hash-tagged prefix keeps them in one slot.
+ */
+
+const TRANSITION_TABLE = `
+local forward = {
+  submitting = { submitted = true, completed = true, failed = true, expired = true, rejected = true, dispatch_failed = true },
+  submitted = { completed = true, failed = true, expired = true },
+}
+local final = { completed = true, failed = true, expired = true, rejected = true, dispatch_failed = true }
+local eventType = {
+  completed = 'inference.completed', failed = 'inference.failed', expired = 'inference.expired',
+  rejected = 'inference.rejected', dispatch_failed = 'inference.dispatch_failed',
+}
+`;
+
+const FINALIZE = `
+local function finalize(ledgerBase, flowBase, infKey, outboxKey, id, to, now, retention)
+  redis.call('HSET', infKey, 'resolvedAt', now)
+  local jobId = redis.call('HGET', infKey, 'jobId')
+  local endpoint = redis.call('HGET', infKey, 'endpointName')
+  if retention > 0 then
+    redis.call('EXPIRE', infKey, retention)
+    if jobId then redis.call('EXPIRE', ledgerBase .. ':job:' .. jobId, retention) end
+  end
+  if endpoint then redis.call('ZREM', flowBase .. ':inflight:' .. endpoint, id) end
+  redis.call('XADD', outboxKey, '*', 'type', eventType[to], 'inferenceId', id, 'at', now)
+end
+`;
+
+/**
+ * claim: the first step of every pickup of a job.
+ * KEYS: jobIndexKey, outboxKey
+ * ARGV: ledgerBase, flowBase, jobId, jobTs, suppliedId, newId, endpointName, now, initialStatus,
+ *       failureReason, metadataJson, webhookUrl, webhookSecret, inputLocation, retentionSeconds, enqueuedAt
+ * Returns {kind, inferenceId, status}; kind is 'existing' (this job claimed before: same id
+ * on every retry and after a crash), 'created', or 'duplicate' (the supplied id belongs to
+ * another job).
+ */
+export const CLAIM = `${TRANSITION_TABLE}${FINALIZE}
+local idxKey, outboxKey = KEYS[1], KEYS[2]
+local ledgerBase, flowBase, jobId, jobTs = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local suppliedId, newId, endpoint, now = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local initial, reason, metadata, webhookUrl = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+local webhookSecret, inputLocation, retention, enqueuedAt = ARGV[13], ARGV[14], tonumber(ARGV[15]), ARGV[16]
+
+local existing = redis.call('GET', idxKey)
+if existing then
+  local key = ledgerBase .. ':inf:' .. existing
+  if redis.call('HGET', key, 'jobTs') == jobTs then
+    return {'existing', existing, redis.call('HGET', key, 'status')}
+  end
+end
+local id = newId
+if suppliedId ~= '' then id = suppliedId end
+local infKey = ledgerBase .. ':inf:' .. id
+if redis.call('EXISTS', infKey) == 1 then
+  return {'duplicate', id, redis.call('HGET', infKey, 'status')}
+end
+local webhookState = 'none'
+if webhookUrl ~= '' then webhookState = 'pending' end
+redis.call('HSET', infKey, 'inferenceId', id, 'jobId', jobId, 'jobTs', jobTs, 'endpointName', endpoint,
+  'status', initial, 'attempts', 0, 'createdAt', now, 'enqueuedAt', enqueuedAt, 'metadata', metadata,
+  'webhookUrl', webhookUrl, 'webhookSecret', webhookSecret, 'webhookState', webhookState,
+  'inputLocation', inputLocation)
+redis.call('SET', idxKey, id)
+if final[initial] then
+  redis.call('HSET', infKey, 'failureReason', reason)
+  finalize(ledgerBase, flowBase, infKey, outboxKey, id, initial, now, retention)
+end
+return {'created', id, initial}
+`;
+
+/**
+ * advance: move a record forward.
+ * KEYS: inferenceKey, outboxKey
+ * ARGV: ledgerBase, flowBase, inferenceId, toStatus, now, retentionSeconds, fieldsJson
+ * fieldsJson = {"set": {...}, "fill": {...}}: "set" fields are written only when the
+ * transition happens; "fill" fields are written whenever the field is still empty (so the
+ * dispatcher's late 202 still records a FailureLocation the notification did not carry).
+ * Returns {'ok', previousStatus, jobId} | {'stale', currentStatus, jobId} | {'missing'}.
+ */
+export const ADVANCE = `${TRANSITION_TABLE}${FINALIZE}
+local infKey, outboxKey = KEYS[1], KEYS[2]
+local ledgerBase, flowBase, id, to, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local retention = tonumber(ARGV[6])
+local fields = cjson.decode(ARGV[7])
+local status = redis.call('HGET', infKey, 'status')
+if not status then return {'missing'} end
+if type(fields.fill) == 'table' then
+  for k, v in pairs(fields.fill) do
+    local current = redis.call('HGET', infKey, k)
+    if (not current or current == '') and v ~= '' then redis.call('HSET', infKey, k, v) end
+  end
+end
+local allowed = forward[status]
+local jobId = redis.call('HGET', infKey, 'jobId') or ''
+if not allowed or not allowed[to] then return {'stale', status, jobId} end
+if type(fields.set) == 'table' then
+  for k, v in pairs(fields.set) do redis.call('HSET', infKey, k, v) end
+end
+redis.call('HSET', infKey, 'status', to)
+if to == 'submitted' then
+  redis.call('HINCRBY', infKey, 'attempts', 1)
+end
+if final[to] then finalize(ledgerBase, flowBase, infKey, outboxKey, id, to, now, retention) end
+return {'ok', status, jobId}
+`;
+
+/**
+ * noteRetry: count a failed API attempt of a record still being submitted.
+ * KEYS: inferenceKey. ARGV: error message.
+ * Returns the attempts so far, or -1 when the record is no longer 'submitting'.
+ */
+export const NOTE_RETRY = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'submitting' then return -1 end
+redis.call('HSET', KEYS[1], 'lastError', ARGV[1])
+return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+`;
+
+/**
+ * setFields: update bookkeeping fields (webhook delivery state) of an existing record
+ * without recreating an expired one. KEYS: inferenceKey. ARGV: field, value, ...
+ * Returns 1 when written, 0 when the record is gone.
+ */
+export const SET_FIELDS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+`;
