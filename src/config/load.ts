@@ -22,6 +22,13 @@ export interface SmadConfig {
   };
   endpoints: EndpointPolicies;
   limits: { accountMaxTps: number };
+  flow: {
+    decreaseFactor: number;
+    recoverySeconds: number;
+    slowDownCooldownMs: number;
+    windowMarginMs: number;
+    waitFallbackSeconds: number;
+  };
   staging: { s3Uri: string };
   expiry: { graceSeconds: number; pollFirstSeconds: number; pollMaxSeconds: number };
   completions: {

@@ -1,4 +1,7 @@
 import convict from 'convict';
+import { isWebhookSecret } from '../contract/webhook-secret.js';
+
+export { isWebhookSecret };
 
 /** Roles a smad process can run; any subset runs in one process. */
 export const ROLES = ['dispatcher', 'completions', 'webhooks', 'http'] as const;
@@ -107,15 +110,6 @@ convict.addFormat({
   },
 });
 
-/** Standard Webhooks secret: `whsec_` + base64 of 24..64 random bytes. */
-export function isWebhookSecret(secret: string): boolean {
-  if (!secret.startsWith('whsec_')) return false;
-  const b64 = secret.slice('whsec_'.length);
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0) return false;
-  const bytes = Buffer.from(b64, 'base64').length;
-  return bytes >= 24 && bytes <= 64;
-}
-
 /**
  * The single source of every setting. Each key documents itself; `npm run docs:config`
  * renders this into the README's configuration reference.
@@ -213,6 +207,40 @@ export const schemaDefinition = {
       format: 'nat',
       default: 0,
       env: 'SMAD_LIMITS_ACCOUNT_MAX_TPS',
+    },
+  },
+  flow: {
+    decreaseFactor: {
+      doc: 'Throttling or 503 from an endpoint multiplies its effective rate by this (shared by every process).',
+      format: (v: unknown) => {
+        if (typeof v !== 'number' || !(v > 0 && v < 1)) throw new Error('must be a number between 0 and 1');
+      },
+      default: 0.5,
+      env: 'SMAD_FLOW_DECREASE_FACTOR',
+    },
+    recoverySeconds: {
+      doc: 'Time for a throttled endpoint to grow back linearly from zero to its maxTps while answers are clean.',
+      format: 'nat',
+      default: 20,
+      env: 'SMAD_FLOW_RECOVERY_SECONDS',
+    },
+    slowDownCooldownMs: {
+      doc: 'At most one decrease per endpoint in this time, however many throttles arrive.',
+      format: 'nat',
+      default: 1000,
+      env: 'SMAD_FLOW_SLOW_DOWN_COOLDOWN_MS',
+    },
+    windowMarginMs: {
+      doc: 'The hard rate window is 1 s plus this margin, so that latency jitter never crowds 1 s at the endpoint.',
+      format: 'nat',
+      default: 20,
+      env: 'SMAD_FLOW_WINDOW_MARGIN_MS',
+    },
+    waitFallbackSeconds: {
+      doc: 'A job waiting for an in-flight slot is woken when one frees; at the latest after this long.',
+      format: 'nat',
+      default: 30,
+      env: 'SMAD_FLOW_WAIT_FALLBACK_SECONDS',
     },
   },
   staging: {

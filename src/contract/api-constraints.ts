@@ -10,8 +10,9 @@ export const TTL_SECONDS = { min: 60, max: 21_600, default: 21_600 } as const;
 export const INVOCATION_TIMEOUT_SECONDS = { min: 1, max: 3_600, default: 900 } as const;
 
 const ENDPOINT_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/;
-// \A\S[\p{Print}]*\z : first character not white space, the rest printable.
-const INFERENCE_ID = /^\S[\p{L}\p{M}\p{N}\p{P}\p{S}\p{Zs}]*$/u;
+// \A\S[\p{Print}]*\z in the service model (Java regex: \p{Print} is printable ASCII):
+// a first character that is printable and not a space, the rest printable ASCII.
+const INFERENCE_ID = /^[\x21-\x7e][\x20-\x7e]*$/;
 const INPUT_LOCATION = /^(https|s3):\/\/([^/]+)\/?(.*)$/;
 const S3_OUTPUT_PATH_EXTENSION = /^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$/;
 const FILENAME = /^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_.]*$/;
@@ -44,7 +45,7 @@ export function checkCustomAttributes(value: string): string | undefined {
 export function checkInferenceId(value: string): string | undefined {
   if (value.length < 1 || value.length > 64) return 'must be 1 to 64 characters long';
   if (!INFERENCE_ID.test(value))
-    return 'must start with a non-space character and hold only printable characters';
+    return 'must start with a non-space character and hold only printable ASCII characters';
   return undefined;
 }
 
@@ -86,3 +87,34 @@ export function checkBodySize(bytes: number): string | undefined {
   if (bytes > MAX_BODY_BYTES) return `must be at most ${MAX_BODY_BYTES} bytes (was ${bytes})`;
   return undefined;
 }
+
+/**
+ * The patterns the checks above apply, by job field, so that schema/job.schema.json can be
+ * compared with them (test/contract/schema.test.ts). Every pattern is anchored (^...$); the
+ * only flag used is `u` (JSON Schema patterns are ECMA-262 regular expressions in Unicode mode).
+ */
+export const API_PATTERNS = {
+  endpointName: ENDPOINT_NAME,
+  contentType: ASCII,
+  accept: ASCII,
+  customAttributes: VISIBLE_ASCII_OR_SPACE,
+  inferenceId: INFERENCE_ID,
+  inputLocation: INPUT_LOCATION,
+  s3OutputPathExtension: S3_OUTPUT_PATH_EXTENSION,
+  filename: FILENAME,
+} as const satisfies Record<string, RegExp>;
+
+/**
+ * The length limits (in UTF-16 code units, as `string.length` counts) the checks above
+ * apply, by job field; a test holds the check functions to them at both boundaries.
+ */
+export const API_LENGTHS = {
+  endpointName: { min: 1, max: 63 },
+  contentType: { min: 0, max: 1024 },
+  accept: { min: 0, max: 1024 },
+  customAttributes: { min: 0, max: 1024 },
+  inferenceId: { min: 1, max: 64 },
+  inputLocation: { min: 1, max: 1024 },
+  s3OutputPathExtension: { min: 1, max: 512 },
+  filename: { min: 1, max: 32 },
+} as const satisfies Record<keyof typeof API_PATTERNS, { min: number; max: number }>;

@@ -170,7 +170,7 @@ export class DispatchProcessor {
       valid.invocationTimeoutSeconds,
       config.expiry.graceSeconds,
     );
-    const grant = await capacity.acquire(valid.endpointName, inferenceId, leaseUntil);
+    const grant = await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, job.id);
     if (!grant.granted) {
       log.debug({ reason: grant.reason, retryAtMs: grant.retryAtMs }, 'waiting for capacity');
       return this.park(job, token, grant.retryAtMs);

@@ -8,7 +8,12 @@ export interface Capacity {
    * Takes a call token (endpoint and account rate) and an in-flight slot for the inference,
    * leased until `leaseUntilMs`; or says when to ask again.
    */
-  acquire(endpointName: string, inferenceId: string, leaseUntilMs: number): Promise<CapacityGrant>;
+  acquire(
+    endpointName: string,
+    inferenceId: string,
+    leaseUntilMs: number,
+    jobId?: string,
+  ): Promise<CapacityGrant>;
   /** Gives back a slot taken for a call that SageMaker did not accept. */
   release(endpointName: string, inferenceId: string): Promise<void>;
   /** Renews the lease of an accepted inference's slot until its deadline. */

@@ -58,10 +58,15 @@ export class Ledger {
   private readonly ledgerBase: string;
   private readonly flowBase: string;
 
+  /**
+   * @param onSlotFreed called with the job id of an inference that waited for the in-flight
+   *   slot a terminal transition freed, so it can be woken (see src/flow/scripts.ts).
+   */
   constructor(
     redis: Redis,
     readonly prefix: string,
     private readonly retentionSeconds: number,
+    private readonly onSlotFreed?: (jobId: string) => Promise<unknown>,
   ) {
     this.keys = ledgerKeys(prefix);
     this.ledgerBase = `${prefix}:ledger`;
@@ -123,8 +128,11 @@ export class Ledger {
       // cjson turns {} into an array-less empty table either way; both are handled.
       payload,
     );
-    if (reply[0] === 'ok')
+    if (reply[0] === 'ok') {
+      const waiter = reply[3];
+      if (waiter && this.onSlotFreed) await this.onSlotFreed(waiter);
       return { kind: 'ok', previous: reply[1] as InferenceStatus, jobId: reply[2] ?? '' };
+    }
     if (reply[0] === 'stale')
       return { kind: 'stale', current: reply[1] as InferenceStatus, jobId: reply[2] ?? '' };
     return { kind: 'missing' };

@@ -28,8 +28,13 @@ local function finalize(ledgerBase, flowBase, infKey, outboxKey, id, to, now, re
     redis.call('EXPIRE', infKey, retention)
     if jobId then redis.call('EXPIRE', ledgerBase .. ':job:' .. jobId, retention) end
   end
-  if endpoint then redis.call('ZREM', flowBase .. ':inflight:' .. endpoint, id) end
+  local waiter = ''
+  if endpoint and redis.call('ZREM', flowBase .. ':inflight:' .. endpoint, id) == 1 then
+    local popped = redis.call('ZPOPMIN', flowBase .. ':waiting:' .. endpoint)
+    if popped[1] then waiter = popped[1] end
+  end
   redis.call('XADD', outboxKey, '*', 'type', eventType[to], 'inferenceId', id, 'at', now)
+  return waiter
 end
 `;
 
@@ -83,7 +88,8 @@ return {'created', id, initial}
  * fieldsJson = {"set": {...}, "fill": {...}}: "set" fields are written only when the
  * transition happens; "fill" fields are written whenever the field is still empty (so the
  * dispatcher's late 202 still records a FailureLocation the notification did not carry).
- * Returns {'ok', previousStatus, jobId} | {'stale', currentStatus, jobId} | {'missing'}.
+ * Returns {'ok', previousStatus, jobId, waiterJobId} | {'stale', currentStatus, jobId} | {'missing'}:
+ * waiterJobId is a job that waited for the in-flight slot this transition freed ('' if none).
  */
 export const ADVANCE = `${TRANSITION_TABLE}${FINALIZE}
 local infKey, outboxKey = KEYS[1], KEYS[2]
@@ -108,8 +114,9 @@ redis.call('HSET', infKey, 'status', to)
 if to == 'submitted' then
   redis.call('HINCRBY', infKey, 'attempts', 1)
 end
-if final[to] then finalize(ledgerBase, flowBase, infKey, outboxKey, id, to, now, retention) end
-return {'ok', status, jobId}
+local waiter = ''
+if final[to] then waiter = finalize(ledgerBase, flowBase, infKey, outboxKey, id, to, now, retention) end
+return {'ok', status, jobId, waiter}
 `;
 
 /**

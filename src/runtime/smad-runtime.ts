@@ -7,7 +7,7 @@ import type { Role } from '../config/schema.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { JobWaker } from '../dispatch/job-waker.js';
 import type { DispatchHooks } from '../dispatch/processor.js';
-import { type Capacity, UnlimitedCapacity } from '../flow/capacity.js';
+import { flowSettingsFrom, RedisCapacity } from '../flow/redis-capacity.js';
 import { Ledger } from '../ledger/ledger.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createRedisConnection } from './redis-connection.js';
@@ -37,7 +37,9 @@ export class SmadRuntime {
   readonly ledger: Ledger;
   readonly queue: Queue;
   readonly waker: JobWaker;
-  readonly capacity: Capacity;
+  readonly capacity: RedisCapacity;
+  /** The configuration in force; `reload()` replaces the reloadable parts (limits). */
+  config: SmadConfig;
   readonly logger: Logger;
   readonly aws: AwsSettings;
   readonly roles: Role[];
@@ -48,16 +50,18 @@ export class SmadRuntime {
 
   private constructor(readonly options: RuntimeOptions) {
     const { config } = options;
+    this.config = config;
     this.logger = options.logger ?? createLogger({ level: config.log.level });
     this.aws = options.aws ?? awsSettingsFromEnv();
     this.roles = options.roles ?? config.roles;
     this.redis = createRedisConnection(config.redis.url, 'smad');
     this.redis.on('error', (err) => this.logger.warn({ err: err.message }, 'redis connection error'));
-    this.ledger = new Ledger(this.redis, config.queue.prefix, config.ledger.retentionDays * 86_400);
     this.queue = new Queue(config.queue.name, { connection: this.redis, prefix: config.queue.prefix });
     this.queue.on('error', (err) => this.logger.warn({ err: err.message }, 'queue error'));
     this.waker = new JobWaker(this.queue);
-    this.capacity = new UnlimitedCapacity();
+    const wake = (jobId: string) => this.waker.wake(jobId);
+    this.ledger = new Ledger(this.redis, config.queue.prefix, config.ledger.retentionDays * 86_400, wake);
+    this.capacity = new RedisCapacity(this.redis, config.queue.prefix, () => flowSettingsFrom(this.config), wake);
   }
 
   static async start(options: RuntimeOptions): Promise<SmadRuntime> {
@@ -101,6 +105,15 @@ export class SmadRuntime {
       { roles: this.roles, queue: config.queue.name, prefix: config.queue.prefix },
       'smad started',
     );
+  }
+
+  /**
+   * Applies a reloaded configuration's limits (endpoint policies, account limit, flow
+   * tuning) without a restart; other settings need one.
+   */
+  reload(next: SmadConfig): void {
+    this.config = { ...this.config, endpoints: next.endpoints, limits: next.limits, flow: next.flow };
+    this.logger.info({ endpoints: Object.keys(next.endpoints), limits: next.limits }, 'limits reloaded');
   }
 
   /** Graceful stop: every role stops taking work and finishes or hands back what it holds. */
