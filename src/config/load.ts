@@ -19,6 +19,8 @@ export interface SmadConfig {
     maxInlineBytes: number;
     forceStaging: boolean;
     requestTimeoutMs: number;
+    lockDurationMs: number;
+    stalledIntervalMs: number;
   };
   endpoints: EndpointPolicies;
   limits: { accountMaxTps: number };
@@ -30,7 +32,7 @@ export interface SmadConfig {
     waitFallbackSeconds: number;
   };
   staging: { s3Uri: string };
-  expiry: { graceSeconds: number; pollFirstSeconds: number; pollMaxSeconds: number };
+  expiry: { graceSeconds: number; timeScale: number; pollFirstSeconds: number; pollMaxSeconds: number };
   completions: {
     queueUrls: string[];
     pollers: number;

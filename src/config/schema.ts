@@ -187,6 +187,18 @@ export const schemaDefinition = {
       default: false,
       env: 'SMAD_DISPATCH_FORCE_STAGING',
     },
+    lockDurationMs: {
+      doc: "Lock on a job being dispatched (renewed while the call runs). A crashed process's jobs are picked up again at most this plus stalledIntervalMs later.",
+      format: 'nat',
+      default: 30000,
+      env: 'SMAD_DISPATCH_LOCK_DURATION_MS',
+    },
+    stalledIntervalMs: {
+      doc: 'How often each dispatcher looks for jobs whose process died mid-dispatch.',
+      format: 'nat',
+      default: 30000,
+      env: 'SMAD_DISPATCH_STALLED_INTERVAL_MS',
+    },
     requestTimeoutMs: {
       doc: 'Timeout of one InvokeEndpointAsync HTTP request; a timeout is retried.',
       format: 'nat',
@@ -257,6 +269,15 @@ export const schemaDefinition = {
       format: 'nat',
       default: 300,
       env: 'SMAD_EXPIRY_GRACE_SECONDS',
+    },
+    timeScale: {
+      doc: "Multiplies every expiry duration (TTL, invocation timeout, grace, S3 poll delays). 1 in production; with the emulator's matching timeScale, tests and the demo see deadlines in milliseconds.",
+      format: (v: unknown) => {
+        if (typeof v !== 'number' || !(v > 0 && v <= 1))
+          throw new Error('must be a number greater than 0 and at most 1');
+      },
+      default: 1,
+      env: 'SMAD_EXPIRY_TIME_SCALE',
     },
     pollFirstSeconds: {
       doc: 'For endpoints with notifications off: first S3 check this long after submission.',

@@ -9,10 +9,11 @@ export function inferenceDeadline(
   requestTTLSeconds: number | undefined,
   invocationTimeoutSeconds: number | undefined,
   graceSeconds: number,
+  timeScale = 1,
 ): number {
   const ttl = requestTTLSeconds ?? TTL_SECONDS.default;
   const timeout = invocationTimeoutSeconds ?? INVOCATION_TIMEOUT_SECONDS.default;
-  return submittedAtMs + (ttl + timeout + graceSeconds) * 1000;
+  return submittedAtMs + Math.ceil((ttl + timeout + graceSeconds) * 1000 * timeScale);
 }
 
 /**
@@ -26,8 +27,9 @@ export function nextPollAt(
   firstSeconds: number,
   maxSeconds: number,
   deadlineMs: number,
+  timeScale = 1,
 ): number {
   const waited = Math.max(0, nowMs - submittedAtMs);
-  const interval = Math.min(maxSeconds * 1000, Math.max(firstSeconds * 1000, waited));
+  const interval = Math.min(maxSeconds * 1000 * timeScale, Math.max(firstSeconds * 1000 * timeScale, waited));
   return Math.min(deadlineMs, nowMs + interval);
 }

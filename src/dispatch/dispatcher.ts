@@ -69,7 +69,8 @@ export class Dispatcher {
         // Pickups are idempotent (the ledger decides), so a job stalled by a crash is simply
         // picked up again; never fail a job for having stalled.
         maxStalledCount: 1_000_000,
-        lockDuration: Math.max(30_000, config.dispatch.requestTimeoutMs + 15_000),
+        lockDuration: config.dispatch.lockDurationMs,
+        stalledInterval: config.dispatch.stalledIntervalMs,
       },
     );
     this.worker.on('error', (err) => logger.error({ err }, 'dispatch worker error'));

@@ -169,6 +169,7 @@ export class DispatchProcessor {
       valid.requestTTLSeconds,
       valid.invocationTimeoutSeconds,
       config.expiry.graceSeconds,
+      config.expiry.timeScale,
     );
     const grant = await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, job.id);
     if (!grant.granted) {
@@ -206,6 +207,7 @@ export class DispatchProcessor {
       valid.requestTTLSeconds,
       valid.invocationTimeoutSeconds,
       config.expiry.graceSeconds,
+      config.expiry.timeScale,
     );
     const locations = {
       outputLocation: output.OutputLocation,
@@ -230,6 +232,7 @@ export class DispatchProcessor {
           config.expiry.pollFirstSeconds,
           config.expiry.pollMaxSeconds,
           deadline,
+          config.expiry.timeScale,
         );
     return this.parkAwaitingOutcome(job, token, inferenceId, wakeAt);
   }
@@ -327,7 +330,7 @@ export class DispatchProcessor {
     } else if (now >= deadline) {
       await ledger.advance(record.inferenceId, 'expired', {
         set: {
-          failureReason: `expired: no notification and no output or failure object in S3 by the deadline ${new Date(deadline).toISOString()}`,
+          failureReason: `no notification and no output or failure object in S3 by the deadline ${new Date(deadline).toISOString()}`,
         },
       });
       log.warn('expired');
@@ -337,7 +340,14 @@ export class DispatchProcessor {
         job,
         token,
         record.inferenceId,
-        nextPollAt(submittedAt, now, config.expiry.pollFirstSeconds, config.expiry.pollMaxSeconds, deadline),
+        nextPollAt(
+          submittedAt,
+          now,
+          config.expiry.pollFirstSeconds,
+          config.expiry.pollMaxSeconds,
+          deadline,
+          config.expiry.timeScale,
+        ),
       );
     }
     return this.finish(await this.record(record.inferenceId));

@@ -11,7 +11,7 @@ export interface LocalAws {
 }
 
 export async function startLocalAws(): Promise<LocalAws> {
-  const server = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+  const server = await startFauxqs({ port: 0, logger: false });
   const address = server.address;
   return {
     server,

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { loadConfig } from '../../config/load.js';
 import type { Role } from '../../config/schema.js';
 import { createLogger } from '../../observability/logger.js';
 import { installSignalHandlers } from '../../runtime/signals.js';
@@ -37,6 +38,16 @@ export function registerStartCommand(program: Command): void {
             },
           }
         : undefined,
+    });
+    process.on('SIGHUP', () => {
+      try {
+        runtime.reload(loadConfig({ files: options.config ?? [] }));
+      } catch (err) {
+        logger.error(
+          { err: (err as Error).message },
+          'configuration reload refused; the limits in force stay',
+        );
+      }
     });
     installSignalHandlers({
       logger,

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { flowSettingsFrom, RedisCapacity } from '../../flow/redis-capacity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { publicRecord } from '../../ledger/record.js';
 import { createRedisConnection } from '../../runtime/redis-connection.js';
