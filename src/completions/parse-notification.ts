@@ -25,8 +25,11 @@ export interface MalformedMessage {
   reason: string;
 }
 
-/** SQS allows 1 MiB messages; SageMaker's own are far smaller (an embedded response ≤ 128 KB). */
-export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * SageMaker's notifications are small: an embedded response is at most 128 KB (about 171 KB
+ * as base64) inside an SNS envelope that escapes it once more. Anything larger is not one.
+ */
+export const MAX_MESSAGE_BYTES = 512 * 1024;
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
