@@ -7,6 +7,7 @@ import type { SmadConfig } from '../config/load.js';
 import type { Capacity } from '../flow/capacity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../observability/logger.js';
+import type { SmadMetrics } from '../observability/metrics.js';
 import { backoffDelayMs } from './backoff.js';
 import type { DispatchResult } from './job-result.js';
 import { type DispatchHooks, DispatchProcessor } from './processor.js';
@@ -20,6 +21,7 @@ export interface DispatcherOptions {
   capacity: Capacity;
   logger: Logger;
   hooks?: DispatchHooks;
+  metrics?: SmadMetrics;
 }
 
 /**
@@ -44,6 +46,7 @@ export class Dispatcher {
       sagemaker: (region) => this.client(region),
       logger,
       hooks: options.hooks,
+      metrics: options.metrics,
     });
     const retentionSeconds = config.ledger.retentionDays * 86_400;
     this.worker = new Worker(

@@ -14,6 +14,7 @@ import type { Capacity } from '../flow/capacity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { LedgerPrivateFields, LedgerRecord } from '../ledger/record.js';
 import { inferenceLogger, type Logger } from '../observability/logger.js';
+import type { SmadMetrics } from '../observability/metrics.js';
 import { backoffDelayMs } from './backoff.js';
 import { inferenceDeadline, nextPollAt } from './deadline.js';
 import { type DispatchResult, resultOf } from './job-result.js';
@@ -33,6 +34,7 @@ export interface DispatchDeps {
   sagemaker(region: string): SageMakerRuntimeClient;
   logger: Logger;
   hooks?: DispatchHooks;
+  metrics?: SmadMetrics;
   now?: () => number;
 }
 
@@ -128,6 +130,13 @@ export class DispatchProcessor {
 
   /** Ends the job from a final record: completed returns the result, the rest fail it. */
   private finish(record: FullRecord): DispatchResult {
+    const enqueued = record.enqueuedAt ? Date.parse(record.enqueuedAt) : undefined;
+    const resolved = record.resolvedAt ? Date.parse(record.resolvedAt) : undefined;
+    if (enqueued !== undefined && resolved !== undefined)
+      this.deps.metrics?.endToEnd.observe(
+        { outcome: record.status },
+        Math.max(0, resolved - enqueued) / 1000,
+      );
     if (record.status === 'completed') return resultOf(record);
     throw new UnrecoverableError(failureMessage(record));
   }
@@ -198,6 +207,7 @@ export class DispatchProcessor {
       await capacity.release(valid.endpointName, inferenceId);
       return this.onCallError(job, token, inferenceId, err, log);
     }
+    this.deps.metrics?.apiCalls.inc({ endpoint: valid.endpointName, outcome: 'accepted' });
     await this.deps.hooks?.afterInvoke?.(inferenceId);
     await capacity.onAccepted(valid.endpointName);
 
@@ -266,7 +276,11 @@ export class DispatchProcessor {
     const { config, ledger, capacity } = this.deps;
     const failure = classifyAwsError(err);
     const endpointName = (job.data as { endpointName: string }).endpointName;
-    if (failure.slowDown) await capacity.onSlowDown(endpointName);
+    this.deps.metrics?.apiCalls.inc({ endpoint: endpointName, outcome: failure.class });
+    if (failure.slowDown) {
+      this.deps.metrics?.throttles.inc({ endpoint: endpointName });
+      await capacity.onSlowDown(endpointName);
+    }
     const reason = `${failure.name}: ${failure.message}`;
     if (failure.retryable) {
       const attempts = await ledger.noteRetry(inferenceId, reason);

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { InferenceStatus } from '../contract/status.js';
+import { type InferenceStatus, isFinalStatus } from '../contract/status.js';
 import { type LedgerKeys, ledgerKeys } from './keys.js';
 import { type LedgerPrivateFields, type LedgerRecord, parseRecord } from './record.js';
 import { ADVANCE, CLAIM, NOTE_RETRY, SET_FIELDS } from './scripts.js';
@@ -36,6 +36,16 @@ export type AdvanceResult =
   | { kind: 'stale'; current: InferenceStatus; jobId: string }
   | { kind: 'missing' };
 
+export interface LedgerHooks {
+  /**
+   * Called with the job id of an inference that waited for the in-flight slot a terminal
+   * transition freed, so it can be woken (see src/flow/scripts.ts).
+   */
+  onSlotFreed?: (jobId: string) => Promise<unknown>;
+  /** Called when this process moved a record to a final status (metrics). */
+  onFinal?: (status: InferenceStatus) => void;
+}
+
 /** Ledger field values, written as strings; times as epoch milliseconds. */
 export type LedgerFields = Record<string, string | number | null | undefined>;
 
@@ -58,15 +68,11 @@ export class Ledger {
   private readonly ledgerBase: string;
   private readonly flowBase: string;
 
-  /**
-   * @param onSlotFreed called with the job id of an inference that waited for the in-flight
-   *   slot a terminal transition freed, so it can be woken (see src/flow/scripts.ts).
-   */
   constructor(
     redis: Redis,
     readonly prefix: string,
     private readonly retentionSeconds: number,
-    private readonly onSlotFreed?: (jobId: string) => Promise<unknown>,
+    private readonly hooks: LedgerHooks = {},
   ) {
     this.keys = ledgerKeys(prefix);
     this.ledgerBase = `${prefix}:ledger`;
@@ -100,8 +106,9 @@ export class Ledger {
       input.webhookSecret ?? '',
       input.inputLocation ?? '',
       this.retentionSeconds,
-      now,
+      input.jobTimestamp,
     );
+    if (kind === 'created' && input.initialStatus === 'rejected') this.hooks.onFinal?.('rejected');
     return { kind, inferenceId, status: status as InferenceStatus } as ClaimResult;
   }
 
@@ -130,7 +137,8 @@ export class Ledger {
     );
     if (reply[0] === 'ok') {
       const waiter = reply[3];
-      if (waiter && this.onSlotFreed) await this.onSlotFreed(waiter);
+      if (isFinalStatus(to)) this.hooks.onFinal?.(to);
+      if (waiter && this.hooks.onSlotFreed) await this.hooks.onSlotFreed(waiter);
       return { kind: 'ok', previous: reply[1] as InferenceStatus, jobId: reply[2] ?? '' };
     }
     if (reply[0] === 'stale')

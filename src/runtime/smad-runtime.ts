@@ -1,6 +1,10 @@
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Queue } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { type AwsSettings, awsSettingsFromEnv } from '../aws/clients.js';
+import { type AwsSettings, awsSettingsFromEnv, createS3Client, createSqsClient } from '../aws/clients.js';
+import { parseS3Uri } from '../aws/s3-uri.js';
 import { CompletionsRole } from '../completions/completions-role.js';
 import type { SmadConfig } from '../config/load.js';
 import type { Role } from '../config/schema.js';
@@ -8,8 +12,11 @@ import { Dispatcher } from '../dispatch/dispatcher.js';
 import { JobWaker } from '../dispatch/job-waker.js';
 import type { DispatchHooks } from '../dispatch/processor.js';
 import { flowSettingsFrom, RedisCapacity } from '../flow/redis-capacity.js';
+import { buildHttpApp, type ReadinessCheck } from '../http/app.js';
 import { Ledger } from '../ledger/ledger.js';
 import { createLogger, type Logger } from '../observability/logger.js';
+import { SmadMetrics } from '../observability/metrics.js';
+import { WebhooksRole, type WebhooksRoleOptions } from '../webhooks/webhooks-role.js';
 import { createRedisConnection } from './redis-connection.js';
 
 export interface RuntimeOptions {
@@ -17,6 +24,10 @@ export interface RuntimeOptions {
   aws?: AwsSettings;
   logger?: Logger;
   hooks?: DispatchHooks;
+  /** A metrics registry to count into (default: a new one). */
+  metrics?: SmadMetrics;
+  /** Webhook role tuning for tests (attempt bound, DNS resolver). */
+  webhooks?: Pick<WebhooksRoleOptions, 'timeoutMs' | 'resolver'>;
   /** Roles to run; defaults to config.roles. */
   roles?: Role[];
 }
@@ -38,6 +49,7 @@ export class SmadRuntime {
   readonly queue: Queue;
   readonly waker: JobWaker;
   readonly capacity: RedisCapacity;
+  readonly metrics: SmadMetrics;
   /** The configuration in force; `reload()` replaces the reloadable parts (limits). */
   config: SmadConfig;
   readonly logger: Logger;
@@ -45,7 +57,14 @@ export class SmadRuntime {
   readonly roles: Role[];
   dispatcher: Dispatcher | undefined;
   completions: CompletionsRole | undefined;
+  webhooks: WebhooksRole | undefined;
+  http: FastifyInstance | undefined;
+  /** False once a graceful stop began (readiness fails, intake refuses). */
+  accepting = true;
   private readonly closables: Closable[] = [];
+  private readonly onStop: (() => Promise<void>)[] = [];
+  /** The port the HTTP API listens on (resolved when http.port is 0). */
+  httpPort: number | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(readonly options: RuntimeOptions) {
@@ -60,8 +79,17 @@ export class SmadRuntime {
     this.queue.on('error', (err) => this.logger.warn({ err: err.message }, 'queue error'));
     this.waker = new JobWaker(this.queue);
     const wake = (jobId: string) => this.waker.wake(jobId);
-    this.ledger = new Ledger(this.redis, config.queue.prefix, config.ledger.retentionDays * 86_400, wake);
-    this.capacity = new RedisCapacity(this.redis, config.queue.prefix, () => flowSettingsFrom(this.config), wake);
+    this.metrics = options.metrics ?? new SmadMetrics();
+    this.ledger = new Ledger(this.redis, config.queue.prefix, config.ledger.retentionDays * 86_400, {
+      onSlotFreed: wake,
+      onFinal: (status) => this.metrics.jobs.inc({ outcome: status }),
+    });
+    this.capacity = new RedisCapacity(
+      this.redis,
+      config.queue.prefix,
+      () => flowSettingsFrom(this.config),
+      wake,
+    );
   }
 
   static async start(options: RuntimeOptions): Promise<SmadRuntime> {
@@ -72,6 +100,10 @@ export class SmadRuntime {
 
   private async startRoles(): Promise<void> {
     const { config } = this.options;
+    this.metrics.setSources({
+      queueCounts: async () => ({ [config.queue.name]: await this.queue.getJobCounts() }),
+      endpoints: () => this.capacity.inspect(),
+    });
     if (this.roles.includes('completions')) {
       if (config.completions.queueUrls.length === 0)
         this.logger.warn(
@@ -83,9 +115,29 @@ export class SmadRuntime {
         ledger: this.ledger,
         waker: this.waker,
         logger: this.logger.child({ role: 'completions' }),
+        onOutcome: (outcome) => this.metrics.notifications.inc({ outcome }),
       });
       this.completions.start();
       this.closables.push(this.completions);
+    }
+    if (this.roles.includes('webhooks')) {
+      this.webhooks = new WebhooksRole({
+        config,
+        aws: this.aws,
+        connection: this.redis,
+        ledger: this.ledger,
+        logger: this.logger.child({ role: 'webhooks' }),
+        ...this.options.webhooks,
+        hooks: {
+          onAttempt: (outcome) => {
+            this.metrics.webhookAttempts.inc({ outcome: outcome.result });
+            if (outcome.result !== 'delivered' && outcome.result !== 'retry')
+              this.metrics.webhookDeadLettered.inc({ reason: outcome.result });
+          },
+        },
+      });
+      await this.webhooks.start();
+      this.closables.push(this.webhooks);
     }
     if (this.roles.includes('dispatcher')) {
       this.dispatcher = new Dispatcher({
@@ -96,15 +148,76 @@ export class SmadRuntime {
         capacity: this.capacity,
         logger: this.logger.child({ role: 'dispatcher' }),
         hooks: this.options.hooks,
+        metrics: this.metrics,
       });
       this.dispatcher.start();
       await this.dispatcher.waitUntilReady();
       this.closables.unshift(this.dispatcher);
     }
+    if (this.roles.includes('http')) await this.startHttp();
     this.logger.info(
       { roles: this.roles, queue: config.queue.name, prefix: config.queue.prefix },
       'smad started',
     );
+  }
+
+  private async startHttp(): Promise<void> {
+    const { config } = this.options;
+    const readiness: ReadinessCheck[] = [
+      {
+        name: 'redis',
+        check: async () => {
+          if (this.redis.status !== 'ready') throw new Error(`redis connection ${this.redis.status}`);
+          await withTimeout(this.redis.ping(), 2000, 'redis did not answer PING');
+        },
+      },
+    ];
+    if (this.roles.includes('completions') && config.completions.queueUrls.length > 0) {
+      const sqs = createSqsClient(this.aws);
+      readiness.push({
+        name: 'sqs',
+        check: async () => {
+          await withTimeout(
+            sqs.send(
+              new GetQueueAttributesCommand({
+                QueueUrl: config.completions.queueUrls[0],
+                AttributeNames: ['QueueArn'],
+              }),
+            ),
+            3000,
+            'SQS did not answer',
+          );
+        },
+      });
+      this.onStop.push(async () => sqs.destroy());
+    }
+    if (this.roles.includes('dispatcher') && config.staging.s3Uri !== '') {
+      const s3 = createS3Client(this.aws);
+      const { bucket } = parseS3Uri(config.staging.s3Uri);
+      readiness.push({
+        name: 's3',
+        check: async () => {
+          await withTimeout(s3.send(new HeadBucketCommand({ Bucket: bucket })), 3000, 'S3 did not answer');
+        },
+      });
+      this.onStop.push(async () => s3.destroy());
+    }
+    const adminQueues: Queue[] = [this.queue];
+    if (this.webhooks) adminQueues.push(this.webhooks.queue as unknown as Queue);
+    this.http = await buildHttpApp({
+      config: () => this.config,
+      queue: this.queue,
+      adminQueues,
+      redis: this.redis,
+      ledger: this.ledger,
+      metrics: this.metrics,
+      readiness,
+      accepting: () => this.accepting,
+    });
+    await this.http.listen({ port: config.http.port, host: config.http.host });
+    const address = this.http.server.address();
+    this.httpPort = typeof address === 'object' && address ? address.port : config.http.port;
+    this.logger.info({ port: this.httpPort, host: config.http.host }, 'http listening');
   }
 
   /**
@@ -119,6 +232,8 @@ export class SmadRuntime {
   /** Graceful stop: every role stops taking work and finishes or hands back what it holds. */
   stop(force = false): Promise<void> {
     this.stopping ??= (async () => {
+      this.accepting = false;
+      if (this.http) await this.http.close();
       for (const closable of this.closables) {
         try {
           await closable.close(force);
@@ -126,10 +241,19 @@ export class SmadRuntime {
           this.logger.error({ err }, 'error while stopping a role');
         }
       }
+      for (const fn of this.onStop) await fn();
       await this.queue.close();
       this.redis.disconnect();
       this.logger.info('smad stopped');
     })();
     return this.stopping;
   }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

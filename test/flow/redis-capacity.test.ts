@@ -100,7 +100,7 @@ describe('RedisCapacity', () => {
   });
 
   it('caps in-flight inferences; the ledger frees a slot on resolution and the waiter is woken', async () => {
-    const ledger = new Ledger(redis, 't', 3600, async (jobId) => woken.push(jobId));
+    const ledger = new Ledger(redis, 't', 3600, { onSlotFreed: async (jobId) => woken.push(jobId) });
     for (const id of ['f1', 'f2', 'f3']) {
       await ledger.claim({
         jobId: `job-${id}`,

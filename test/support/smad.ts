@@ -66,6 +66,10 @@ export async function startSmad(
   const client = redis.client();
   const queue = new Queue(config.queue.name, { connection: client, prefix });
   const events = new QueueEvents(config.queue.name, { connection: redis.client(), prefix });
+  // Tests stop and restart Redis: these connections reconnect; their errors are expected.
+  client.on('error', () => {});
+  queue.on('error', () => {});
+  events.on('error', () => {});
   await events.waitUntilReady();
   return {
     runtime,
