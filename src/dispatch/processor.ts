@@ -65,8 +65,12 @@ export class DispatchProcessor {
 
   async process(job: Job, token: string | undefined): Promise<DispatchResult> {
     const { config, ledger } = this.deps;
-    const data = (job.data ?? {}) as Record<string, unknown>;
-    const validation = validateJob(data, {
+    const raw: unknown = job.data;
+    const data = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {}) as Record<
+      string,
+      unknown
+    >;
+    const validation = validateJob(raw, {
       maxInlineBytes: config.dispatch.maxInlineBytes,
       stagingAvailable: config.staging.s3Uri !== '',
     });

@@ -9,14 +9,28 @@ export function registerStatusCommand(program: Command): void {
   withConfigOption(
     program
       .command('status')
-      .argument('<id>', 'an inferenceId or a jobId')
+      .argument('[id]', 'an inferenceId or a jobId')
+      .option(
+        '--endpoints',
+        'print flow-control state per endpoint instead: effective rate, in flight, waiting',
+      )
       .description(
-        'print the ledger record of an inference (by inferenceId or jobId) as JSON; exits 1 if none',
+        'print the ledger record of an inference (by inferenceId or jobId) as JSON, exiting 1 if none; or, with --endpoints, the flow-control state of every endpoint',
       ),
-  ).action(async (id: string, options: { config?: string[] }) => {
+  ).action(async (id: string | undefined, options: { config?: string[]; endpoints?: boolean }) => {
     const config = loadConfigOrExit(options.config);
     const redis = createRedisConnection(config.redis.url, 'smad-status');
     try {
+      if (options.endpoints) {
+        const capacity = new RedisCapacity(redis, config.queue.prefix, () => flowSettingsFrom(config));
+        process.stdout.write(`${JSON.stringify(await capacity.inspect(), null, 2)}\n`);
+        return;
+      }
+      if (!id) {
+        process.stderr.write('smad: status needs an inferenceId or a jobId, or --endpoints\n');
+        process.exitCode = 2;
+        return;
+      }
       const ledger = new Ledger(redis, config.queue.prefix, config.ledger.retentionDays * 86_400);
       const record = (await ledger.get(id)) ?? (await ledger.getByJobId(id));
       if (!record) {
