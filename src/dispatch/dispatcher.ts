@@ -8,6 +8,7 @@ import type { Capacity } from '../flow/capacity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../observability/logger.js';
 import type { SmadMetrics } from '../observability/metrics.js';
+import { bullConnection } from '../runtime/redis-connection.js';
 import { backoffDelayMs } from './backoff.js';
 import type { DispatchResult } from './job-result.js';
 import { type DispatchHooks, DispatchProcessor } from './processor.js';
@@ -63,12 +64,15 @@ export class Dispatcher {
         }
       },
       {
-        connection: options.connection.duplicate({ maxRetriesPerRequest: null }),
+        // Connection options (not an instance): BullMQ then owns its connections and closes them.
+        connection: bullConnection(options.connection),
         prefix: config.queue.prefix,
         concurrency: config.dispatch.concurrency,
         autorun: false,
-        removeOnComplete: { age: retentionSeconds },
-        removeOnFail: { age: retentionSeconds },
+        // Finished jobs are kept as long as ledger records (retentionDays 0: forever).
+        removeOnComplete:
+          retentionSeconds > 0 ? { age: retentionSeconds } : { count: Number.MAX_SAFE_INTEGER },
+        removeOnFail: retentionSeconds > 0 ? { age: retentionSeconds } : { count: Number.MAX_SAFE_INTEGER },
         // Pickups are idempotent (the ledger decides), so a job stalled by a crash is simply
         // picked up again; never fail a job for having stalled.
         maxStalledCount: 1_000_000,

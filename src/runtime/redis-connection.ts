@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 
 /**
@@ -11,4 +12,12 @@ export function createRedisConnection(url: string, name: string): Redis {
     connectionName: name,
     retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
   });
+}
+
+/**
+ * Connection options for a BullMQ Worker or Queue copied from an existing connection. Given
+ * options rather than an instance, BullMQ owns the connections it makes and closes them.
+ */
+export function bullConnection(connection: Redis): ConnectionOptions {
+  return { ...connection.options, maxRetriesPerRequest: null } as ConnectionOptions;
 }

@@ -133,6 +133,11 @@ export class SmadRuntime {
             this.metrics.webhookAttempts.inc({ outcome: outcome.result });
             if (outcome.result !== 'delivered' && outcome.result !== 'retry')
               this.metrics.webhookDeadLettered.inc({ reason: outcome.result });
+            if (outcome.result === 'delivered' && outcome.eventAt !== undefined)
+              this.metrics.webhookLatency.observe(
+                { type: outcome.type ?? 'unknown' },
+                Math.max(0, Date.now() - outcome.eventAt) / 1000,
+              );
           },
         },
       });

@@ -65,7 +65,12 @@ export async function startSmad(
   });
   const client = redis.client();
   const queue = new Queue(config.queue.name, { connection: client, prefix });
-  const events = new QueueEvents(config.queue.name, { connection: redis.client(), prefix });
+  // Connection options, not an instance: QueueEvents then owns (and on close ends) its
+  // blocking connection, even after a Redis restart.
+  const events = new QueueEvents(config.queue.name, {
+    connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null },
+    prefix,
+  });
   // Tests stop and restart Redis: these connections reconnect; their errors are expected.
   client.on('error', () => {});
   queue.on('error', () => {});
@@ -79,7 +84,9 @@ export async function startSmad(
     redis: client,
     async stop() {
       await runtime.stop();
-      await events.close();
+      // BullMQ 6.7's QueueEvents.close() can hang after a Redis restart (its disconnect
+      // waits for an 'end' that never comes); bound it: the test process ends the socket.
+      await Promise.race([events.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
       await queue.close();
       client.disconnect();
     },

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { registerConfigCommand } from './config.js';
+import { registerEmulatorCommand } from './emulator.js';
 import { registerEnqueueCommand } from './enqueue.js';
 import { registerStartCommand } from './start.js';
 import { registerStatusCommand } from './status.js';
+import { registerWebhooksCommand } from './webhooks.js';
 
 /** Every `smad` sub-command, one file each. */
 export function registerCommands(program: Command): void {
@@ -10,4 +12,6 @@ export function registerCommands(program: Command): void {
   registerEnqueueCommand(program);
   registerStatusCommand(program);
   registerConfigCommand(program);
+  registerEmulatorCommand(program);
+  registerWebhooksCommand(program);
 }

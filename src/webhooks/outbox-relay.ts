@@ -1,0 +1,373 @@
+/**
+ * The outbox relay: turns the ledger's outcome events into delivery jobs. Every terminal
+ * transition appends `{type, inferenceId, at}` to the outbox stream in the same Lua script;
+ * the relay reads the stream through a consumer group (any number of smad processes may run
+ * it), builds the payload once from the ledger record and adds a delivery job whose id is the
+ * event's webhook-id. An entry is acknowledged (XACK + XDEL) only after the job was added,
+ * so a crash in between re-relays the entry, and adding a job whose id already exists is a
+ * no-op. Entries left pending by a dead consumer are claimed with XAUTOCLAIM.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { SmadConfig } from '../config/load.js';
+import { isFinalStatus } from '../contract/status.js';
+import {
+  eventTypeForStatus,
+  WEBHOOK_EVENT_TYPES,
+  type WebhookEventType,
+  webhookIdFor,
+} from '../contract/webhook-event.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { LedgerPrivateFields, LedgerRecord } from '../ledger/record.js';
+import { inferenceLogger, type Logger } from '../observability/logger.js';
+import type { DeliveryJobData, DeliveryQueue } from './delivery-queue.js';
+import { buildPayload } from './payload.js';
+import { type RandomSource, scheduledDelayMs } from './schedule.js';
+
+/** One outbox stream entry. */
+export interface OutboxEntry {
+  /** The stream entry id. */
+  id: string;
+  type: string;
+  inferenceId: string;
+  /** When the transition happened (epoch ms). */
+  at: number;
+}
+
+/** What relaying an entry did. All of them end with the entry acknowledged. */
+export type RelayOutcome =
+  /** A delivery job exists for the event (added now, or already there). */
+  | 'queued'
+  /** The record has no webhook URL: nothing to deliver, `webhookState` is 'none'. */
+  | 'no-url'
+  /** The record shows the event was delivered or dead-lettered already (a re-relay). */
+  | 'handled-before'
+  /** No such record (expired, or never existed). */
+  | 'missing'
+  /** The entry lacks its fields. */
+  | 'malformed';
+
+/** Presigned GET URL of an s3:// location for an inference (see presign.ts). */
+export type Presigner = (s3Uri: string, record: LedgerRecord) => Promise<string>;
+
+export interface OutboxRelayHooks {
+  /** Test hook: runs after the entry's delivery job was added, before the entry is acknowledged. */
+  beforeAck?: (entry: OutboxEntry, outcome: RelayOutcome) => void | Promise<void>;
+}
+
+export interface OutboxRelayOptions {
+  config: SmadConfig;
+  /** For commands; the relay makes (and closes) its own duplicate for the blocking read. */
+  connection: Redis;
+  ledger: Ledger;
+  queue: DeliveryQueue;
+  logger: Logger;
+  /** Adds data.outputUrl / data.failureUrl when set (webhooks.presignSeconds > 0). */
+  presigner?: Presigner;
+  random?: RandomSource;
+  /** Consumer group; default 'webhook-relay'. */
+  group?: string;
+  /** This consumer's name; default host-pid-random (unique per relay). */
+  consumer?: string;
+  /** XREADGROUP BLOCK time; default 2000 ms. */
+  blockMs?: number;
+  /** Entries per read; default 100. */
+  batchSize?: number;
+  /** Pending entries idle this long belong to a dead (or stuck) consumer and are claimed; default 60 s. */
+  claimIdleMs?: number;
+  /** How often pending entries are looked at; default 15 s. */
+  claimIntervalMs?: number;
+  hooks?: OutboxRelayHooks;
+}
+
+type StreamEntry = [id: string, fields: string[] | null];
+
+function parseEntry(raw: StreamEntry): OutboxEntry | { id: string; malformed: true } {
+  const [id, flat] = raw;
+  const fields: Record<string, string> = {};
+  for (let i = 0; flat && i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
+  const at = Number(fields.at);
+  if (!fields.type || !fields.inferenceId || !Number.isFinite(at)) return { id, malformed: true };
+  return { id, type: fields.type, inferenceId: fields.inferenceId, at };
+}
+
+/**
+ * The entries of a one-stream XREADGROUP reply: RESP2 gives [[key, entries]], RESP3 (a map,
+ * flattened by ioredis) gives [key, entries].
+ */
+function streamEntries(reply: unknown[] | null): StreamEntry[] {
+  if (!reply || reply.length === 0) return [];
+  const pair = Array.isArray(reply[0]) ? (reply[0] as unknown[]) : reply;
+  return (pair[1] as StreamEntry[] | undefined) ?? [];
+}
+
+const HANDLED_STATES = new Set(['delivered', 'failed', 'refused']);
+
+export class OutboxRelay {
+  readonly group: string;
+  readonly consumer: string;
+  private readonly stream: string;
+  private readonly blockMs: number;
+  private readonly batchSize: number;
+  private readonly claimIdleMs: number;
+  private readonly claimIntervalMs: number;
+  private blocking: Redis | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: OutboxRelayOptions) {
+    this.stream = options.ledger.keys.outbox;
+    this.group = options.group ?? 'webhook-relay';
+    this.consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.blockMs = options.blockMs ?? 2_000;
+    this.batchSize = options.batchSize ?? 100;
+    this.claimIdleMs = options.claimIdleMs ?? 60_000;
+    this.claimIntervalMs = options.claimIntervalMs ?? 15_000;
+  }
+
+  /** Creates the consumer group (from the start of the stream) if needed, and starts reading. */
+  async start(): Promise<void> {
+    if (this.loop) return;
+    await this.ensureGroup();
+    this.stopping = false;
+    this.blocking = this.options.connection.duplicate();
+    this.blocking.on('error', (err) => this.options.logger.debug({ err }, 'outbox relay connection error'));
+    this.loop = this.run();
+  }
+
+  /** Stops reading; an entry being relayed finishes (unacknowledged ones are claimed later). */
+  async close(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    this.blocking?.disconnect();
+    await this.loop;
+    this.loop = undefined;
+    this.blocking = undefined;
+  }
+
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.options.connection.call('XGROUP', 'CREATE', this.stream, this.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  private async run(): Promise<void> {
+    const { logger } = this.options;
+    let nextClaimAt = 0;
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        if (Date.now() >= nextClaimAt) {
+          await this.claimStale();
+          nextClaimAt = Date.now() + this.claimIntervalMs;
+        }
+        const reply = (await (this.blocking as Redis).call(
+          'XREADGROUP',
+          'GROUP',
+          this.group,
+          this.consumer,
+          'COUNT',
+          this.batchSize,
+          'BLOCK',
+          Math.min(this.blockMs, Math.max(1, nextClaimAt - Date.now())),
+          'STREAMS',
+          this.stream,
+          '>',
+        )) as unknown[] | null;
+        const entries = streamEntries(reply);
+        if (entries.length > 0) await this.handle(entries);
+        failures = 0;
+      } catch (err) {
+        if (this.stopping) break;
+        if (String((err as Error).message).includes('NOGROUP')) {
+          // The stream (and its group) vanished, e.g. a flushed Redis: create them again.
+          await this.ensureGroup().catch(() => {});
+        }
+        failures += 1;
+        const waitMs = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
+        logger.error({ err, waitMs }, 'outbox relay failed to read; trying again');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, waitMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+
+  /**
+   * Claims entries pending longer than claimIdleMs (their consumer died or is stuck) and
+   * relays them; forgets idle consumers that hold nothing. Returns how many were claimed.
+   */
+  async claimStale(): Promise<number> {
+    const redis = this.options.connection;
+    let cursor = '0-0';
+    let claimed = 0;
+    for (let round = 0; round < 100; round += 1) {
+      const reply = (await redis.call(
+        'XAUTOCLAIM',
+        this.stream,
+        this.group,
+        this.consumer,
+        this.claimIdleMs,
+        cursor,
+        'COUNT',
+        this.batchSize,
+      )) as [string, (StreamEntry | null)[], string[]?];
+      cursor = reply[0];
+      const entries = reply[1].filter((e): e is StreamEntry => Array.isArray(e));
+      claimed += entries.length;
+      if (entries.length > 0) {
+        this.options.logger.info({ count: entries.length }, 'claimed outbox entries of a stalled relay');
+        await this.handle(entries);
+      }
+      if (cursor === '0-0' || this.stopping) break;
+    }
+    await this.forgetIdleConsumers();
+    return claimed;
+  }
+
+  private async forgetIdleConsumers(): Promise<void> {
+    const redis = this.options.connection;
+    const consumers = (await redis.call('XINFO', 'CONSUMERS', this.stream, this.group)) as unknown[][];
+    for (const flat of consumers) {
+      const info: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) info[String(flat[i])] = flat[i + 1];
+      const idle = Number(info.inactive ?? info.idle ?? 0);
+      if (info.name !== this.consumer && Number(info.pending) === 0 && idle > 3_600_000) {
+        await redis.call('XGROUP', 'DELCONSUMER', this.stream, this.group, String(info.name));
+      }
+    }
+  }
+
+  /** Relays a batch and acknowledges the entries that were relayed; failures stay pending. */
+  private async handle(raw: StreamEntry[]): Promise<void> {
+    const { logger, hooks } = this.options;
+    const done: string[] = [];
+    await Promise.all(
+      raw.map(async (item) => {
+        const parsed = parseEntry(item);
+        try {
+          if ('malformed' in parsed) {
+            logger.warn({ entryId: parsed.id }, 'outbox entry without type, inferenceId or at; dropped');
+            await hooks?.beforeAck?.({ id: parsed.id, type: '', inferenceId: '', at: 0 }, 'malformed');
+          } else {
+            const outcome = await this.relay(parsed);
+            await hooks?.beforeAck?.(parsed, outcome);
+          }
+          done.push(parsed.id);
+        } catch (err) {
+          logger.error({ err, entryId: parsed.id }, 'could not relay outbox entry; it stays pending');
+        }
+      }),
+    );
+    if (done.length > 0) {
+      await this.options.connection
+        .multi()
+        .xack(this.stream, this.group, ...done)
+        .xdel(this.stream, ...done)
+        .exec();
+    }
+  }
+
+  /**
+   * Relays one event: reads the record, and either adds the delivery job (idempotent: its id
+   * is the webhook-id) or records that there is nothing to deliver. Does not acknowledge.
+   */
+  async relay(entry: OutboxEntry): Promise<RelayOutcome> {
+    const { ledger, config, queue } = this.options;
+    const record = await ledger.get(entry.inferenceId);
+    const log = inferenceLogger(this.options.logger, {
+      inferenceId: entry.inferenceId,
+      jobId: record?.jobId,
+    });
+    if (!record) {
+      log.warn(
+        { type: entry.type },
+        'outcome event for an inference the ledger no longer holds; not delivered',
+      );
+      return 'missing';
+    }
+    if (!isFinalStatus(record.status)) {
+      log.warn(
+        { type: entry.type, status: record.status },
+        'outcome event for an unresolved record; dropped',
+      );
+      return 'malformed';
+    }
+    if (!record.webhook.url) {
+      await ledger.setFields(entry.inferenceId, { webhookState: 'none' });
+      return 'no-url';
+    }
+    if (HANDLED_STATES.has(record.webhook.state)) return 'handled-before';
+    const type = this.eventType(entry, record);
+    const webhookId = webhookIdFor(record.inferenceId, type);
+    const data: DeliveryJobData = {
+      webhookId,
+      type,
+      inferenceId: record.inferenceId,
+      jobId: record.jobId,
+      url: record.webhook.url,
+      body: await this.body(record, type, entry.at, log),
+      ownSecret: record.webhookSecret !== null,
+      eventAt: entry.at,
+      attempts: 0,
+      totalAttempts: 0,
+      replays: 0,
+      lastStatus: null,
+      lastError: null,
+      lastAttemptAt: null,
+      deadLetter: null,
+    };
+    const delay = scheduledDelayMs(config.webhooks.scheduleSeconds, 1, this.options.random) ?? 0;
+    await queue.add(type, data, { jobId: webhookId, ...(delay > 0 ? { delay } : {}) });
+    log.debug({ webhookId, type, delay }, 'webhook delivery queued');
+    return 'queued';
+  }
+
+  private eventType(entry: OutboxEntry, record: LedgerRecord): WebhookEventType {
+    const fromRecord = eventTypeForStatus(record.status as Parameters<typeof eventTypeForStatus>[0]);
+    if ((WEBHOOK_EVENT_TYPES as readonly string[]).includes(entry.type) && entry.type === fromRecord)
+      return fromRecord;
+    this.options.logger.warn(
+      { inferenceId: entry.inferenceId, entryType: entry.type, status: record.status },
+      'outbox event type disagrees with the record; using the record status',
+    );
+    return fromRecord;
+  }
+
+  private async body(
+    record: LedgerRecord & LedgerPrivateFields,
+    type: WebhookEventType,
+    at: number,
+    log: Logger,
+  ): Promise<string> {
+    const { presigner, config } = this.options;
+    let outputUrl: string | undefined;
+    let failureUrl: string | undefined;
+    if (presigner) {
+      try {
+        if (record.outputLocation) outputUrl = await presigner(record.outputLocation, record);
+        if (record.failureLocation) failureUrl = await presigner(record.failureLocation, record);
+      } catch (err) {
+        log.warn({ err }, 'could not presign the output/failure location; sending the payload without URLs');
+      }
+    }
+    const built = buildPayload(record, type, at, {
+      inlineResponseMaxBytes: config.webhooks.inlineResponseMaxBytes,
+      outputUrl,
+      failureUrl,
+    });
+    if (built.trimmed.length > 0)
+      log.warn({ trimmed: built.trimmed }, 'webhook payload trimmed to its size bound');
+    return built.body;
+  }
+}

@@ -1,0 +1,197 @@
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { webhookIdFor } from '../../src/contract/webhook-event.js';
+import { Ledger } from '../../src/ledger/ledger.js';
+import { openDeliveryQueue } from '../../src/webhooks/delivery-queue.js';
+import { type OutboxEntry, OutboxRelay, type RelayOutcome } from '../../src/webhooks/outbox-relay.js';
+import { PrivateRedis } from '../support/redis-server.js';
+import { waitFor } from '../support/wait-for.js';
+import {
+  type Harness,
+  newSecret,
+  Receiver,
+  resolveInference,
+  silentLogger,
+  startHarness,
+  testConfig,
+} from './helpers.js';
+
+describe('outbox relay', () => {
+  let redis: PrivateRedis;
+  let connection: Redis;
+  let receiver: Receiver;
+  const harnesses: Harness[] = [];
+
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+    connection = redis.client();
+    receiver = await Receiver.start();
+  });
+  afterEach(async () => {
+    for (const h of harnesses.splice(0)) await h.close();
+  });
+  afterAll(async () => {
+    await receiver?.stop();
+    connection?.disconnect();
+    await redis?.destroy();
+  });
+
+  it('relaying the same event twice adds one delivery job with one body', async () => {
+    const config = testConfig(redis.url, { 'webhooks.secret': [newSecret()] });
+    const ledger = new Ledger(connection, config.queue.prefix, 86_400);
+    const queue = openDeliveryQueue(config, connection);
+    const relay = new OutboxRelay({ config, connection, ledger, queue, logger: silentLogger });
+    try {
+      const inferenceId = await resolveInference(ledger, {
+        status: 'completed',
+        webhookUrl: receiver.url('/twice'),
+      });
+      const [[entryId, fields]] = (await connection.xrange(ledger.keys.outbox, '-', '+')) as [
+        [string, string[]],
+      ];
+      const entry: OutboxEntry = {
+        id: entryId,
+        type: fields[1] as string,
+        inferenceId,
+        at: Number(fields[5]),
+      };
+      expect(fields).toEqual([
+        'type',
+        'inference.completed',
+        'inferenceId',
+        inferenceId,
+        'at',
+        expect.any(String),
+      ]);
+      expect(await relay.relay(entry)).toBe('queued');
+      const first = await queue.getJob(webhookIdFor(inferenceId, 'inference.completed'));
+      expect(await relay.relay(entry)).toBe('queued');
+      expect(await queue.getJobCounts()).toMatchObject({ waiting: 1, delayed: 0, active: 0 });
+      const again = await queue.getJob(webhookIdFor(inferenceId, 'inference.completed'));
+      expect(again?.data.body).toBe(first?.data.body);
+      expect(again?.timestamp).toBe(first?.timestamp);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
+  it('a relay that crashes before XACK leaves the entry to another relay, and the delivery happens once', async () => {
+    const config = testConfig(redis.url, { 'webhooks.secret': [newSecret()] });
+    const seen: [string, RelayOutcome][] = [];
+    let crash = true;
+    const crashing = await startHarness(connection, config, {
+      relay: {
+        claimIdleMs: 100_000,
+        hooks: {
+          beforeAck: (entry, outcome) => {
+            seen.push([entry.id, outcome]);
+            if (crash) throw new Error('simulated crash between job add and XACK');
+          },
+        },
+      },
+    });
+    harnesses.push(crashing);
+    const inferenceId = await resolveInference(crashing.ledger, {
+      status: 'completed',
+      webhookUrl: receiver.url('/once'),
+    });
+    const webhookId = webhookIdFor(inferenceId, 'inference.completed');
+    await waitFor(async () => (await crashing.ledger.get(inferenceId))?.webhook.state === 'delivered');
+    expect(seen).toHaveLength(1);
+    // The entry is still pending (unacknowledged) in the group.
+    const outbox = crashing.ledger.keys.outbox;
+    expect(((await connection.xpending(outbox, 'webhook-relay')) as [number])[0]).toBe(1);
+    await crashing.close();
+    harnesses.splice(0);
+
+    // Another process's relay claims the stale entry and relays it again: a no-op.
+    crash = false;
+    const survivor = await startHarness(connection, config, {
+      relay: {
+        claimIdleMs: 1,
+        hooks: { beforeAck: (entry, outcome) => void seen.push([entry.id, outcome]) },
+      },
+    });
+    harnesses.push(survivor);
+    await waitFor(async () => (await connection.xlen(outbox)) === 0, {
+      what: 'outbox entry acknowledged and deleted',
+    });
+    expect(((await connection.xpending(outbox, 'webhook-relay')) as [number])[0]).toBe(0);
+    expect(seen.map(([id]) => id)).toEqual([seen[0]?.[0], seen[0]?.[0]]);
+    expect(seen[1]?.[1]).toMatch(/^(queued|handled-before)$/);
+    expect(receiver.to('/once')).toHaveLength(1);
+    expect(await survivor.role.queue.getJobCounts()).toMatchObject({
+      waiting: 0,
+      delayed: 0,
+      active: 0,
+      failed: 0,
+    });
+    expect((await survivor.role.queue.getJob(webhookId))?.data.attempts).toBe(1);
+  });
+
+  it('recognises an event delivered earlier even after its job is gone', async () => {
+    const config = testConfig(redis.url, { 'webhooks.secret': [newSecret()] });
+    const h = await startHarness(connection, config);
+    harnesses.push(h);
+    const inferenceId = await resolveInference(h.ledger, {
+      status: 'expired',
+      webhookUrl: receiver.url('/gone-job'),
+    });
+    await waitFor(async () => (await h.ledger.get(inferenceId))?.webhook.state === 'delivered');
+    const webhookId = webhookIdFor(inferenceId, 'inference.expired');
+    await (await h.role.queue.getJob(webhookId))?.remove();
+    expect(
+      await h.role.relay.relay({ id: '0-1', type: 'inference.expired', inferenceId, at: Date.now() }),
+    ).toBe('handled-before');
+    expect(await h.role.queue.getJob(webhookId)).toBeUndefined();
+  });
+
+  it('several relays share the outbox: every event delivered exactly once', async () => {
+    const config = testConfig(redis.url, { 'webhooks.secret': [newSecret()] });
+    const a = await startHarness(connection, config);
+    const b = await startHarness(connection, config);
+    harnesses.push(a, b);
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      ids.push(
+        await resolveInference(a.ledger, {
+          status: i % 2 ? 'completed' : 'failed',
+          webhookUrl: receiver.url(`/shared/${i}`),
+        }),
+      );
+    }
+    await waitFor(
+      async () =>
+        (await Promise.all(ids.map((id) => a.ledger.get(id)))).every((r) => r?.webhook.state === 'delivered'),
+      { what: 'all delivered' },
+    );
+    await waitFor(async () => (await connection.xlen(a.ledger.keys.outbox)) === 0);
+    for (let i = 0; i < 40; i += 1) expect(receiver.to(`/shared/${i}`), `event ${i}`).toHaveLength(1);
+    const byRelay = [...a.outcomes, ...b.outcomes];
+    expect(byRelay.filter((o) => o.result === 'delivered')).toHaveLength(40);
+  });
+
+  it('drops malformed entries and events for records that no longer exist', async () => {
+    const config = testConfig(redis.url, { 'webhooks.secret': [newSecret()] });
+    const outcomes: RelayOutcome[] = [];
+    const h = await startHarness(connection, config, {
+      relay: { hooks: { beforeAck: (_e, outcome) => void outcomes.push(outcome) } },
+    });
+    harnesses.push(h);
+    await connection.xadd(h.ledger.keys.outbox, '*', 'nonsense', '1');
+    await connection.xadd(
+      h.ledger.keys.outbox,
+      '*',
+      'type',
+      'inference.completed',
+      'inferenceId',
+      'gone',
+      'at',
+      '1',
+    );
+    await waitFor(() => outcomes.length === 2);
+    expect(outcomes.sort()).toEqual(['malformed', 'missing']);
+    await waitFor(async () => (await connection.xlen(h.ledger.keys.outbox)) === 0);
+  });
+});
