@@ -98,7 +98,7 @@ export class DispatchProcessor {
         webhookSecret: badFields.has('webhook') ? undefined : str(webhook.secret),
         inputLocation: badFields.has('inputLocation') ? undefined : str(data.inputLocation),
       });
-      throw new UnrecoverableError(reason);
+      throw new UnrecoverableError(`rejected: ${reason}`);
     }
 
     const valid = validation.job;

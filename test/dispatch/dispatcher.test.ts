@@ -101,7 +101,7 @@ describe('dispatcher', () => {
     const outcomes = await Promise.all(jobs.map(finished));
     cases.forEach((c, i) => {
       const error = outcomes[i]?.error ?? '';
-      expect(error, c.name).toMatch(/^invalid job: /);
+      expect(error, c.name).toMatch(/^rejected: invalid job: /);
       expect(error, c.name).toContain(c.field === '' ? 'must be' : `${c.field}:`);
     });
     expect(stack.emulator.requests).toHaveLength(0);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerConfigCommand } from './config.js';
+import { registerDemoCommand } from './demo.js';
 import { registerEmulatorCommand } from './emulator.js';
 import { registerEnqueueCommand } from './enqueue.js';
 import { registerStartCommand } from './start.js';
@@ -11,6 +12,7 @@ export function registerCommands(program: Command): void {
   registerStartCommand(program);
   registerEnqueueCommand(program);
   registerStatusCommand(program);
+  registerDemoCommand(program);
   registerConfigCommand(program);
   registerEmulatorCommand(program);
   registerWebhooksCommand(program);
