@@ -93,9 +93,12 @@ export class CompletionsRole {
     for (const poller of this.pollers) poller.start();
   }
 
-  /** Stops polling; messages not yet handled reappear after their visibility timeout. */
-  async close(): Promise<void> {
-    await Promise.all(this.pollers.map((p) => p.stop()));
+  /**
+   * Stops polling: each poller finishes its long poll and handles what it got (so this takes
+   * up to completions.waitTimeSeconds); `force` abandons the polls instead.
+   */
+  async close(force = false): Promise<void> {
+    await Promise.all(this.pollers.map((p) => (force ? p.abortNow() : p.stop())));
     this.sqs.destroy();
   }
 }

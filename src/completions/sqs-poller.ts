@@ -28,7 +28,9 @@ export interface SqsPollerOptions {
  * of a batch concurrently, extends their visibility while they are being handled, and
  * deletes those the handler is done with — only after the handler returned, so a crash
  * leaves the message to be delivered again. Run several per queue to have more than one
- * batch in flight. `stop()` aborts the current long poll and waits for the batch in hand.
+ * batch in flight. `stop()` lets the current long poll finish (at most waitTimeSeconds) and
+ * handles what it returned: aborting it would lose messages SQS already handed out, which
+ * would stay invisible until their visibility timeout.
  */
 export class SqsPoller {
   private running = false;
@@ -44,6 +46,12 @@ export class SqsPoller {
   }
 
   async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  /** Stops at once, abandoning a long poll in progress (its messages reappear after their visibility timeout). */
+  async abortNow(): Promise<void> {
     this.running = false;
     this.abort?.abort();
     await this.loop;
@@ -79,6 +87,7 @@ export class SqsPoller {
         continue;
       }
       if (messages.length === 0) continue;
+      // Handled even when stopping: these messages are ours until their visibility ends.
       await this.handleBatch(messages);
       this.options.onBatch?.(messages.length);
     }

@@ -306,9 +306,12 @@ export const schemaDefinition = {
       env: 'SMAD_COMPLETIONS_POLLERS',
     },
     waitTimeSeconds: {
-      doc: 'SQS long-poll wait (0-20).',
-      format: 'nat',
-      default: 20,
+      doc: 'SQS long-poll wait (0-20 s). A graceful stop lets the poll in progress finish, so this also bounds shutdown.',
+      format: (v: unknown) => {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 20)
+          throw new Error('must be an integer from 0 to 20');
+      },
+      default: 10,
       env: 'SMAD_COMPLETIONS_WAIT_TIME_SECONDS',
     },
     visibilityTimeoutSeconds: {

@@ -138,12 +138,17 @@ export class OutboxRelay {
     this.loop = this.run();
   }
 
-  /** Stops reading; an entry being relayed finishes (unacknowledged ones are claimed later). */
+  /**
+   * Stops reading. The blocking read is not cut short: entries Redis hands over are already
+   * this consumer's, and a reply lost to a disconnect would leave them pending until another
+   * process claims them (claimIdleMs). So close waits for the read (at most blockMs) and
+   * relays what it returned.
+   */
   async close(): Promise<void> {
     this.stopping = true;
     this.wake?.();
-    this.blocking?.disconnect();
     await this.loop;
+    this.blocking?.disconnect();
     this.loop = undefined;
     this.blocking = undefined;
   }
