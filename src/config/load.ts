@@ -85,17 +85,27 @@ function readJsonFile(file: string, problems: string[]): Record<string, unknown>
     }
     return parsed as Record<string, unknown>;
   } catch (err) {
-    problems.push(`config file ${file}: not valid JSON (${(err as Error).message})`);
+    // V8's message quotes the text around the error, which may be a secret: keep only where.
+    const position = /position (\d+)/.exec((err as Error).message)?.[1];
+    let where = '';
+    if (position !== undefined) {
+      const before = readFileSync(file, 'utf8').slice(0, Number(position));
+      const line = before.split('\n').length;
+      const column = Number(position) - before.lastIndexOf('\n');
+      where = ` at line ${line}, column ${column}`;
+    }
+    problems.push(`config file ${file}: not valid JSON${where}`);
     return undefined;
   }
 }
 
-/** Convict's messages include the offending value; never echo a secret back. */
+/** Convict's messages include the offending value; never echo a secret or a password back. */
 function redactProblem(line: string, sensitiveKeys: string[]): string {
   for (const key of sensitiveKeys) {
     if (line.startsWith(`${key}:`)) return line.replace(/: value was .*$/s, ': value was [redacted]');
   }
-  return line;
+  // Any URL with credentials (redis.url, a webhook URL...) loses its password.
+  return line.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@"]*):[^\s@/"]*@/gi, '$1:[redacted]@');
 }
 
 export const SENSITIVE_KEYS = ['webhooks.secret', 'http.authTokens'];
@@ -177,4 +187,22 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
   };
   walk(schemaDefinition as unknown as Record<string, unknown>, []);
   return out;
+}
+
+/** SMAD_* variables in env that no setting reads (a misspelling is otherwise silently ignored). */
+export function unknownSmadVariables(env: NodeJS.ProcessEnv = process.env): string[] {
+  const known = new Set<string>(['SMAD_CONFIG', 'SMAD_TEST_KILL_AFTER_INVOKE', 'SMAD_TEST_LOG']);
+  const walk = (node: Record<string, unknown>) => {
+    for (const child of Object.values(node)) {
+      if (typeof child !== 'object' || child === null) continue;
+      const spec = child as Record<string, unknown>;
+      if ('doc' in spec && 'default' in spec) {
+        if (typeof spec.env === 'string') known.add(spec.env);
+      } else walk(spec);
+    }
+  };
+  walk(schemaDefinition as unknown as Record<string, unknown>);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('SMAD_') && !known.has(name))
+    .sort();
 }

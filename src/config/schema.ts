@@ -19,6 +19,35 @@ function commaList(value: unknown): string[] {
   throw new Error('must be a list (JSON array, or a comma-separated string)');
 }
 
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+
+/** Booleans that refuse what they do not understand (convict's own reads any text but "false" as true). */
+convict.addFormat({
+  name: 'strict-boolean',
+  coerce(value: unknown) {
+    if (typeof value !== 'string') return value;
+    const word = value.trim().toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+    return value;
+  },
+  validate(value: unknown) {
+    if (typeof value !== 'boolean')
+      throw new Error('must be true or false (also accepted: 1/0, yes/no, on/off)');
+  },
+});
+
+convict.addFormat({
+  name: 'positive-int',
+  coerce: (value: unknown) =>
+    typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value,
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+      throw new Error('must be an integer >= 1');
+  },
+});
+
 convict.addFormat({
   name: 'role-list',
   coerce: commaList,
@@ -153,13 +182,13 @@ export const schemaDefinition = {
   dispatch: {
     concurrency: {
       doc: 'InvokeEndpointAsync calls in progress at once in this process.',
-      format: 'nat',
+      format: 'positive-int',
       default: 16,
       env: 'SMAD_DISPATCH_CONCURRENCY',
     },
     maxAttempts: {
       doc: 'Attempts for retryable API errors (throttling, 5xx, network) before dispatch_failed.',
-      format: 'nat',
+      format: 'positive-int',
       default: 8,
       env: 'SMAD_DISPATCH_MAX_ATTEMPTS',
     },
@@ -183,7 +212,7 @@ export const schemaDefinition = {
     },
     forceStaging: {
       doc: 'Stage every inline body to staging.s3Uri, even those small enough to send as Body.',
-      format: Boolean,
+      format: 'strict-boolean',
       default: false,
       env: 'SMAD_DISPATCH_FORCE_STAGING',
     },
@@ -349,7 +378,7 @@ export const schemaDefinition = {
     },
     allowPrivateNetworks: {
       doc: 'Allow delivery to loopback, link-local and private addresses (refused by default).',
-      format: Boolean,
+      format: 'strict-boolean',
       default: false,
       env: 'SMAD_WEBHOOK_ALLOW_PRIVATE_NETWORKS',
     },
@@ -367,13 +396,13 @@ export const schemaDefinition = {
     },
     timeoutSeconds: {
       doc: 'Time allowed for one delivery attempt.',
-      format: 'nat',
+      format: 'positive-int',
       default: 15,
       env: 'SMAD_WEBHOOK_TIMEOUT_SECONDS',
     },
     concurrency: {
       doc: 'Deliveries in progress at once in this process.',
-      format: 'nat',
+      format: 'positive-int',
       default: 16,
       env: 'SMAD_WEBHOOK_CONCURRENCY',
     },
@@ -405,7 +434,7 @@ export const schemaDefinition = {
     },
     auth: {
       doc: 'Require a bearer token from http.authTokens on intake and status routes. Turn off only behind your own auth.',
-      format: Boolean,
+      format: 'strict-boolean',
       default: true,
       env: 'SMAD_HTTP_AUTH',
     },
@@ -434,7 +463,7 @@ export const schemaDefinition = {
   shutdown: {
     timeoutSeconds: {
       doc: 'On SIGTERM/SIGINT, in-flight work has this long to finish or be handed back before exit.',
-      format: 'nat',
+      format: 'positive-int',
       default: 30,
       env: 'SMAD_SHUTDOWN_TIMEOUT_SECONDS',
     },

@@ -19,6 +19,7 @@ export const REDACTED_PATHS = [
   '*.token',
   'authTokens',
   '*.authTokens',
+  '*.*.authTokens',
   'customAttributes',
   '*.customAttributes',
   '*.*.customAttributes',

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { unknownSmadVariables } from '../../config/load.js';
 import { redactConfig } from '../../config/redact.js';
 import { loadConfigOrExit, withConfigOption } from '../config-options.js';
 
@@ -12,6 +13,8 @@ export function registerConfigCommand(program: Command): void {
       ),
   ).action((options: { config?: string[] }) => {
     const effective = loadConfigOrExit(options.config);
+    for (const name of unknownSmadVariables())
+      process.stderr.write(`smad: warning: ${name} is not a smad setting (misspelt?); it is ignored\n`);
     process.stdout.write(`${JSON.stringify(redactConfig(effective), null, 2)}\n`);
   });
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load.js';
+import { loadConfig, unknownSmadVariables } from '../../config/load.js';
 import type { Role } from '../../config/schema.js';
 import { createLogger } from '../../observability/logger.js';
-import { installSignalHandlers } from '../../runtime/signals.js';
+import { flushAndExit, installSignalHandlers } from '../../runtime/signals.js';
 import { SmadRuntime } from '../../runtime/smad-runtime.js';
 import { loadConfigOrExit, withConfigOption } from '../config-options.js';
 
@@ -15,15 +15,18 @@ export function registerStartCommand(program: Command): void {
   ).action(async (options: { config?: string[]; roles?: string }) => {
     const config = loadConfigOrExit(options.config, { roles: options.roles });
     const logger = createLogger({ level: config.log.level });
+    for (const name of unknownSmadVariables())
+      logger.warn(
+        { variable: name },
+        'environment variable is not a smad setting (misspelt?); it is ignored',
+      );
     process.on('uncaughtException', (err) => {
       logger.fatal({ err }, 'uncaught exception; exiting so the supervisor restarts smad');
-      logger.flush();
-      process.exit(1);
+      flushAndExit(logger, 1);
     });
     process.on('unhandledRejection', (err) => {
       logger.fatal({ err }, 'unhandled rejection; exiting so the supervisor restarts smad');
-      logger.flush();
-      process.exit(1);
+      flushAndExit(logger, 1);
     });
     const killAfterInvoke = process.env.SMAD_TEST_KILL_AFTER_INVOKE === '1';
     const runtime = await SmadRuntime.start({
