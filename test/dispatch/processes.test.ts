@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { PublishCommand } from '@aws-sdk/client-sns';
 import { Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AwsStack, startAwsStack } from '../support/emulator.js';
@@ -61,8 +62,8 @@ describe('dispatcher across processes', () => {
     });
     processes.push(doomed);
     await doomed.started();
-    // The model is slow, so no notification resolves the record before the retry.
-    stack.emulator.setKnobs({ latencyMs: 1500 });
+    // No notification may resolve the record before the retry: the test sends it later.
+    stack.emulator.setKnobs({ dropNotificationRatio: 1 });
     // A producer that is not smad: a plain BullMQ queue on the same Redis and prefix.
     smad = await startSmad(redis, stack, { prefix, roles: ['completions'] });
     const job = await smad.queue.add('any-name', { endpointName: 'echo', body: 'survive' });
@@ -80,6 +81,27 @@ describe('dispatcher across processes', () => {
       SMAD_DISPATCH_STALLED_INTERVAL_MS: '500',
     });
     processes.push(survivor);
+    await waitFor(() => stack.emulator.requests.length === 2, {
+      timeoutMs: 30_000,
+      what: 'the retried call',
+    });
+    const submitted = await waitFor(async () => {
+      const r = await smad!.runtime.ledger.get(first.inferenceId!);
+      return r?.status === 'submitted' ? r : undefined;
+    });
+    await stack.sns.send(
+      new PublishCommand({
+        TopicArn: stack.successTopicArn,
+        Message: JSON.stringify({
+          invocationStatus: 'Completed',
+          inferenceId: first.inferenceId,
+          requestParameters: { endpointName: 'echo' },
+          responseParameters: { contentType: 'text/plain', outputLocation: submitted.outputLocation },
+          eventSource: 'aws:sagemaker',
+          eventName: 'InferenceResult',
+        }),
+      }),
+    );
     const result = await job.waitUntilFinished(smad.events, 60_000);
     expect(result).toMatchObject({ status: 'completed', inferenceId: first.inferenceId });
     const ids = stack.emulator.requests.map((r) => r.params.inferenceId);

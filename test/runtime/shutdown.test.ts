@@ -80,7 +80,13 @@ describe('graceful shutdown', () => {
     const results = await Promise.all(jobs.map((job) => job.waitUntilFinished(smad!.events, 60_000)));
     expect(results.every((r) => r.status === 'completed')).toBe(true);
     await waitFor(() => delivered.size === 150, { timeoutMs: 90_000, what: 'a webhook for every job' });
-    const records = await Promise.all(results.map((r) => smad!.runtime.ledger.get(r.inferenceId)));
-    expect(records.every((r) => r?.status === 'completed' && r.webhook.state === 'delivered')).toBe(true);
+    // The receiver answers before the worker records the delivery: wait for the ledger too.
+    await waitFor(
+      async () => {
+        const records = await Promise.all(results.map((r) => smad!.runtime.ledger.get(r.inferenceId)));
+        return records.every((r) => r?.status === 'completed' && r.webhook.state === 'delivered');
+      },
+      { what: 'every record completed with its webhook delivered' },
+    );
   }, 120_000);
 });

@@ -9,17 +9,13 @@ import type { FinalStatus } from '../../src/contract/status.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import type { DeliveryAttemptOutcome } from '../../src/webhooks/delivery-worker.js';
 import { WebhooksRole, type WebhooksRoleOptions } from '../../src/webhooks/webhooks-role.js';
+import { freshPrefix } from '../support/smad.js';
 
 export const silentLogger = pino({ level: process.env.SMAD_TEST_LOG ?? 'silent' });
 
 export const newSecret = (bytes = 32) => `whsec_${randomBytes(bytes).toString('base64')}`;
 
-let prefixCounter = 0;
-/** A fresh key prefix, so that tests sharing one Redis never see each other's keys. */
-export function freshPrefix(): string {
-  prefixCounter += 1;
-  return `t${process.pid}x${prefixCounter}`;
-}
+export { freshPrefix } from '../support/smad.js';
 
 /** A configuration for tests: no files, no environment; fast schedule unless overridden. */
 export function testConfig(redisUrl: string, overrides: Record<string, unknown> = {}): SmadConfig {
