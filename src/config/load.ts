@@ -8,7 +8,7 @@ import { type Role, schemaDefinition } from './schema.js';
 
 /** The effective configuration, typed. Every key is documented in `schema.ts`. */
 export interface SmadConfig {
-  redis: { url: string };
+  redis: { url: string; cluster: boolean };
   queue: { name: string; prefix: string };
   roles: Role[];
   dispatch: {
@@ -165,8 +165,63 @@ export function loadConfig(options: LoadOptions = {}): SmadConfig {
   } catch (err) {
     problems.push(`endpoints: ${(err as Error).message}`);
   }
+  problems.push(...redisTopologyProblems(value));
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...value, endpoints };
+}
+
+/** The URLs in a `redis.url` setting (one, or several comma-separated for a cluster). */
+export function redisUrls(url: string): string[] {
+  return url
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0);
+}
+
+/**
+ * The hash tag of a key prefix: what Redis Cluster hashes instead of the whole key (the text
+ * between the first `{` and the next `}`, when not empty); undefined when it has none.
+ */
+export function hashTagOf(prefix: string): string | undefined {
+  const open = prefix.indexOf('{');
+  if (open < 0) return undefined;
+  const close = prefix.indexOf('}', open + 1);
+  if (close <= open + 1) return undefined;
+  return prefix.slice(open + 1, close);
+}
+
+/**
+ * redis.url, redis.cluster and queue.prefix together: several URLs name a cluster's nodes,
+ * and on a cluster every key must share one hash slot (the Lua scripts of smad and BullMQ
+ * touch several keys at once), which only a hash tag in the prefix guarantees.
+ */
+function redisTopologyProblems(value: Pick<SmadConfig, 'redis' | 'queue'>): string[] {
+  const { url, cluster } = value.redis ?? {};
+  if (typeof url !== 'string' || typeof cluster !== 'boolean') return [];
+  const urls = redisUrls(url);
+  if (!cluster) {
+    return urls.length > 1
+      ? [
+          'redis.url: several URLs name the nodes of a Redis Cluster: set redis.cluster to true (SMAD_REDIS_CLUSTER=true), or give one URL',
+        ]
+      : [];
+  }
+  const problems: string[] = [];
+  const prefix = value.queue?.prefix;
+  if (typeof prefix === 'string' && prefix !== '' && hashTagOf(prefix) === undefined)
+    problems.push(
+      `queue.prefix: with redis.cluster every key must share one hash slot, so the prefix needs a hash tag such as {${prefix}} (was "${prefix}")`,
+    );
+  for (const u of urls) {
+    if (!URL.canParse(u)) continue;
+    const { host, pathname } = new URL(u);
+    const db = pathname.replace(/^\//, '');
+    if (db !== '' && db !== '0')
+      problems.push(
+        `redis.url: a Redis Cluster has only database 0 (the URL of ${host} names database ${db})`,
+      );
+  }
+  return problems;
 }
 
 /** Maps SMAD_* variables present in env to their dotted keys, as the schema declares them. */
@@ -191,7 +246,12 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
 
 /** SMAD_* variables in env that no setting reads (a misspelling is otherwise silently ignored). */
 export function unknownSmadVariables(env: NodeJS.ProcessEnv = process.env): string[] {
-  const known = new Set<string>(['SMAD_CONFIG', 'SMAD_TEST_KILL_AFTER_INVOKE', 'SMAD_TEST_LOG']);
+  const known = new Set<string>([
+    'SMAD_CONFIG',
+    'SMAD_TEST_KILL_AFTER_INVOKE',
+    'SMAD_TEST_KILL_AFTER_RESOLUTIONS',
+    'SMAD_TEST_LOG',
+  ]);
   const walk = (node: Record<string, unknown>) => {
     for (const child of Object.values(node)) {
       if (typeof child !== 'object' || child === null) continue;

@@ -15,7 +15,14 @@ export function redactUrlPassword(url: string): string {
 export function redactConfig(config: SmadConfig): SmadConfig {
   return {
     ...config,
-    redis: { ...config.redis, url: redactUrlPassword(config.redis.url) },
+    redis: {
+      ...config.redis,
+      // A cluster's nodes are a comma-separated list of URLs.
+      url: config.redis.url
+        .split(',')
+        .map((u) => redactUrlPassword(u.trim()))
+        .join(','),
+    },
     webhooks: { ...config.webhooks, secret: config.webhooks.secret.map(() => REDACTED) },
     http: { ...config.http, authTokens: config.http.authTokens.map(() => REDACTED) },
   };

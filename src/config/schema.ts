@@ -92,11 +92,17 @@ convict.addFormat({
 convict.addFormat({
   name: 'redis-url',
   validate(value: unknown) {
-    if (typeof value !== 'string' || !URL.canParse(value))
-      throw new Error('must be a redis:// or rediss:// URL');
-    const { protocol } = new URL(value);
-    if (protocol !== 'redis:' && protocol !== 'rediss:')
-      throw new Error('must be a redis:// or rediss:// URL');
+    // One URL; several, comma-separated, name the startup nodes of a cluster (redis.cluster).
+    const urls = typeof value === 'string' ? value.split(',').map((u) => u.trim()) : [];
+    if (urls.length === 0 || urls.some((u) => !URL.canParse(u)))
+      throw new Error('must be a redis:// or rediss:// URL (or, for redis.cluster, a comma-separated list)');
+    for (const u of urls) {
+      const { protocol } = new URL(u);
+      if (protocol !== 'redis:' && protocol !== 'rediss:')
+        throw new Error(
+          'must be a redis:// or rediss:// URL (or, for redis.cluster, a comma-separated list)',
+        );
+    }
   },
 });
 
@@ -146,11 +152,17 @@ convict.addFormat({
 export const schemaDefinition = {
   redis: {
     url: {
-      doc: 'Redis connection URL. Redis must run with maxmemory-policy noeviction (and AOF in production).',
+      doc: 'Redis connection URL; with redis.cluster, one or more nodes of the cluster, comma-separated. Redis must run with maxmemory-policy noeviction (and AOF in production).',
       format: 'redis-url',
       default: 'redis://127.0.0.1:6379',
       env: 'SMAD_REDIS_URL',
       sensitive: false,
+    },
+    cluster: {
+      doc: 'Connect to a Redis Cluster: redis.url then lists one or more of its nodes, comma-separated (the rest are discovered), and queue.prefix must hold a hash tag such as {smad} so that every key lands in one slot.',
+      format: 'strict-boolean',
+      default: false,
+      env: 'SMAD_REDIS_CLUSTER',
     },
   },
   queue: {
@@ -272,7 +284,7 @@ export const schemaDefinition = {
       env: 'SMAD_FLOW_SLOW_DOWN_COOLDOWN_MS',
     },
     windowMarginMs: {
-      doc: 'The hard rate window is 1 s plus this margin, so that latency jitter never crowds 1 s at the endpoint.',
+      doc: 'Slack on the 1 s rate window: calls are spaced (1 s + margin) / maxTps apart, so latency jitter never crowds 1 s at the endpoint (achieved rate ≈ 1000 / (1000 + margin) of maxTps).',
       format: 'nat',
       default: 20,
       env: 'SMAD_FLOW_WINDOW_MARGIN_MS',

@@ -6,8 +6,11 @@ export interface FlowKeys {
   cursor(endpointName: string): string;
   calls(endpointName: string): string;
   reservations(endpointName: string): string;
+  /** Jobs waiting for a reservation beyond the horizon (FIFO). */
+  rateQueue(endpointName: string): string;
   accountCursor: string;
   accountCalls: string;
+  accountReservations: string;
   /** Set of endpoint names seen, for status and metrics. */
   endpoints: string;
 }
@@ -21,8 +24,10 @@ export function flowKeys(prefix: string): FlowKeys {
     cursor: (e) => `${base}:cursor:${e}`,
     calls: (e) => `${base}:calls:${e}`,
     reservations: (e) => `${base}:resv:${e}`,
+    rateQueue: (e) => `${base}:ratequeue:${e}`,
     accountCursor: `${base}:account:cursor`,
     accountCalls: `${base}:account:calls`,
+    accountReservations: `${base}:account:resv`,
     endpoints: `${base}:endpoints`,
   };
 }

@@ -1,12 +1,35 @@
 import type { Redis } from 'ioredis';
 import { type EndpointPolicies, policyFor } from '../config/endpoint-policies.js';
-import type { Capacity, CapacityGrant } from './capacity.js';
+import type { Capacity, CapacityGrant, CapacityRefusal } from './capacity.js';
 import { type FlowKeys, flowKeys } from './keys.js';
-import { ACQUIRE, EXTEND, INSPECT, RELEASE, SLOW_DOWN } from './scripts.js';
+import { ACQUIRE, ANSWERED, EXTEND, INSPECT, RELEASE, SLOW_DOWN, STILL_WAITING } from './scripts.js';
+
+/** How far ahead an endpoint's reservations reach (at least two slots at very low rates). */
+export const RESERVATION_HORIZON_MS = 1000;
+
+/** How long an unanswered call counts in the windows when the request timeout is not known. */
+const DEFAULT_CALL_HOLD_MS = 30_000;
+
+/** Reserved slots this close are woken by a local timer (further ones by BullMQ's delay alone). */
+const WAKE_TIMER_MAX_MS = 60_000;
+
+/** Calls granted and not yet answered, remembered at most this many (answered() forgets them). */
+const MAX_PENDING_CALLS = 10_000;
+
+export interface RedisCapacityOptions {
+  /**
+   * Wake a job refused for `rate` at its slot with a local timer (default true). BullMQ's
+   * delayed jobs wake with the Redis timer's resolution (100 ms at hz 10): too coarse for
+   * a pace of one call every few tens of milliseconds.
+   */
+  wakeTimers?: boolean;
+}
 
 type FlowRedis = Redis & {
   smadFlowAcquire(...args: (string | number)[]): Promise<string[]>;
   smadFlowRelease(...args: (string | number)[]): Promise<string>;
+  smadFlowStillWaiting(...args: (string | number)[]): Promise<number>;
+  smadFlowAnswered(...args: (string | number)[]): Promise<number>;
   smadFlowExtend(...args: (string | number)[]): Promise<number>;
   smadFlowSlowDown(...args: (string | number)[]): Promise<string>;
   smadFlowInspect(...args: (string | number)[]): Promise<[string, number, number, number]>;
@@ -21,6 +44,25 @@ export interface FlowSettings {
   slowDownCooldownMs: number;
   windowMarginMs: number;
   waitFallbackSeconds: number;
+  /** How far ahead reservations reach (default RESERVATION_HORIZON_MS; not a setting). */
+  reservationHorizonMs?: number;
+  /**
+   * Jobs this process may hold waiting for a near slot (waitLocally) instead of parking them:
+   * a quarter of dispatch.concurrency. Default 0.
+   */
+  localWaitSlots?: number;
+  /**
+   * How long a granted call counts in the hard windows while unanswered: the longest a call
+   * can take (dispatch.requestTimeoutMs). Default 30 s.
+   */
+  callHoldMs?: number;
+  /**
+   * Added to an in-flight slot's lease (the inference's deadline). The slot is released by
+   * the inference's terminal transition, which for an inference that never comes back is
+   * its deadline check, a moment after the deadline (a crashed dispatcher's job is handed
+   * over first); the lease only backs up an owner that is gone. Default 0.
+   */
+  leaseGraceMs?: number;
 }
 
 export interface EndpointFlowState {
@@ -40,22 +82,30 @@ export interface EndpointFlowState {
 export class RedisCapacity implements Capacity {
   readonly keys: FlowKeys;
   private readonly redis: FlowRedis;
+  /** Calls granted by this process and not answered yet: their window entry, and which logs hold it. */
+  private readonly pendingCalls = new Map<string, { member: string; endpoint: boolean; account: boolean }>();
+  private readonly wakeTimers = new Map<string, NodeJS.Timeout>();
+  /** Jobs waiting in this process for a near slot (waitLocally). */
+  private localWaits = 0;
 
   constructor(
     redis: Redis,
     prefix: string,
     private readonly settings: () => FlowSettings,
-    /** Wakes a job that waited for an in-flight slot. */
+    /** Wakes a parked job whose turn came (a freed in-flight slot, or a reservation). */
     private readonly onSlotFreed?: (jobId: string) => Promise<unknown>,
     private readonly now: () => number = Date.now,
+    private readonly options: RedisCapacityOptions = {},
   ) {
     this.keys = flowKeys(prefix);
     if (!('smadFlowAcquire' in redis)) {
-      redis.defineCommand('smadFlowAcquire', { numberOfKeys: 9, lua: ACQUIRE });
+      redis.defineCommand('smadFlowAcquire', { numberOfKeys: 11, lua: ACQUIRE });
+      redis.defineCommand('smadFlowStillWaiting', { numberOfKeys: 1, lua: STILL_WAITING });
+      redis.defineCommand('smadFlowAnswered', { numberOfKeys: 2, lua: ANSWERED });
       redis.defineCommand('smadFlowRelease', { numberOfKeys: 2, lua: RELEASE });
       redis.defineCommand('smadFlowExtend', { numberOfKeys: 1, lua: EXTEND });
       redis.defineCommand('smadFlowSlowDown', { numberOfKeys: 1, lua: SLOW_DOWN });
-      redis.defineCommand('smadFlowInspect', { numberOfKeys: 4, lua: INSPECT });
+      redis.defineCommand('smadFlowInspect', { numberOfKeys: 5, lua: INSPECT });
     }
     this.redis = redis as FlowRedis;
   }
@@ -73,6 +123,7 @@ export class RedisCapacity implements Capacity {
     const s = this.settings();
     const policy = policyFor(s.endpoints, endpointName);
     const k = this.keys;
+    const now = this.now();
     const reply = await this.redis.smadFlowAcquire(
       k.inFlight(endpointName),
       k.waiting(endpointName),
@@ -80,13 +131,15 @@ export class RedisCapacity implements Capacity {
       k.cursor(endpointName),
       k.calls(endpointName),
       k.reservations(endpointName),
+      k.rateQueue(endpointName),
       k.accountCursor,
       k.accountCalls,
+      k.accountReservations,
       k.endpoints,
-      this.now(),
+      now,
       inferenceId,
       jobId,
-      leaseUntilMs,
+      leaseUntilMs + (s.leaseGraceMs ?? 0),
       policy.maxTps,
       policy.burst,
       policy.maxInFlight,
@@ -95,13 +148,92 @@ export class RedisCapacity implements Capacity {
       s.waitFallbackSeconds * 1000,
       1000 + s.windowMarginMs,
       endpointName,
+      s.reservationHorizonMs ?? RESERVATION_HORIZON_MS,
+      s.callHoldMs ?? DEFAULT_CALL_HOLD_MS,
     );
-    if (reply[0] === 'ok') return { granted: true };
-    return {
+    // Jobs this decision popped (a freed slot, or their turn for a reservation) are woken,
+    // without holding up this call: a job that cannot be woken yet (still being parked)
+    // wakes itself (missedWake).
+    const wake = this.onSlotFreed;
+    if (wake) for (const id of reply.slice(2)) if (id !== '' && id !== jobId) wake(id).catch(() => {});
+    if (reply[0] === 'ok') {
+      if (this.pendingCalls.size >= MAX_PENDING_CALLS) {
+        const oldest = this.pendingCalls.keys().next().value;
+        if (oldest !== undefined) this.pendingCalls.delete(oldest);
+      }
+      this.pendingCalls.set(inferenceId, {
+        member: `${inferenceId}@${now}`,
+        endpoint: policy.maxTps > 0,
+        account: s.accountMaxTps > 0,
+      });
+      return { granted: true };
+    }
+    const refusal: CapacityRefusal = {
       granted: false,
-      reason: reply[0] === 'in-flight' ? 'in-flight' : 'rate',
+      reason: reply[0] === 'in-flight' || reply[0] === 'rate-queue' ? reply[0] : 'rate',
       retryAtMs: Math.ceil(Number(reply[1])),
     };
+    if (refusal.reason === 'rate') this.wakeAt(jobId, refusal.retryAtMs);
+    return refusal;
+  }
+
+  /** Promotes the parked job at its slot (unless BullMQ's own delay got there first). */
+  private wakeAt(jobId: string, atMs: number): void {
+    const wake = this.onSlotFreed;
+    const delay = atMs - this.now();
+    if (!wake || this.options.wakeTimers === false || delay > WAKE_TIMER_MAX_MS) return;
+    clearTimeout(this.wakeTimers.get(jobId));
+    const timer = setTimeout(
+      () => {
+        this.wakeTimers.delete(jobId);
+        wake(jobId).catch(() => {});
+      },
+      Math.max(0, delay),
+    );
+    timer.unref();
+    this.wakeTimers.set(jobId, timer);
+  }
+
+  async waitLocally(jobId: string, refusal: CapacityRefusal): Promise<boolean> {
+    const delay = refusal.retryAtMs - this.now();
+    if (refusal.reason !== 'rate' || delay > RESERVATION_HORIZON_MS + 100) return false;
+    if (this.localWaits >= (this.settings().localWaitSlots ?? 0)) return false;
+    // Not parked, so nobody needs to promote it.
+    clearTimeout(this.wakeTimers.get(jobId));
+    this.wakeTimers.delete(jobId);
+    this.localWaits++;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, delay)));
+    } finally {
+      this.localWaits--;
+    }
+    return true;
+  }
+
+  async missedWake(endpointName: string, jobId: string, refusal: CapacityRefusal): Promise<boolean> {
+    // Its slot passed while it parked: the timer that should have woken it found it active.
+    if (refusal.reason === 'rate') return this.now() >= refusal.retryAtMs;
+    const set =
+      refusal.reason === 'in-flight' ? this.keys.waiting(endpointName) : this.keys.rateQueue(endpointName);
+    return (await this.redis.smadFlowStillWaiting(set, jobId)) === 0;
+  }
+
+  async answered(endpointName: string, inferenceId: string): Promise<void> {
+    const call = this.pendingCalls.get(inferenceId);
+    if (!call) return;
+    this.pendingCalls.delete(inferenceId);
+    if (!(call.endpoint || call.account)) return;
+    const margin = this.settings().windowMarginMs;
+    const at = this.now() - margin;
+    await this.redis.smadFlowAnswered(
+      this.keys.calls(endpointName),
+      this.keys.accountCalls,
+      call.member,
+      at,
+      2 * (1000 + margin),
+      call.endpoint ? 1 : 0,
+      call.account ? 1 : 0,
+    );
   }
 
   async release(endpointName: string, inferenceId: string): Promise<void> {
@@ -114,7 +246,8 @@ export class RedisCapacity implements Capacity {
   }
 
   async extend(endpointName: string, inferenceId: string, leaseUntilMs: number): Promise<void> {
-    await this.redis.smadFlowExtend(this.keys.inFlight(endpointName), inferenceId, leaseUntilMs);
+    const grace = this.settings().leaseGraceMs ?? 0;
+    await this.redis.smadFlowExtend(this.keys.inFlight(endpointName), inferenceId, leaseUntilMs + grace);
   }
 
   async onSlowDown(endpointName: string): Promise<void> {
@@ -148,6 +281,7 @@ export class RedisCapacity implements Capacity {
         this.keys.waiting(endpointName),
         this.keys.adaptive(endpointName),
         this.keys.reservations(endpointName),
+        this.keys.rateQueue(endpointName),
         this.now(),
         policy.maxTps,
         this.recoveryPerSec(policy.maxTps),
@@ -169,7 +303,29 @@ export class RedisCapacity implements Capacity {
 export function flowSettingsFrom(config: {
   endpoints: EndpointPolicies;
   limits: { accountMaxTps: number };
-  flow: Omit<FlowSettings, 'endpoints' | 'accountMaxTps'>;
+  flow: Omit<
+    FlowSettings,
+    'endpoints' | 'accountMaxTps' | 'reservationHorizonMs' | 'leaseGraceMs' | 'callHoldMs' | 'localWaitSlots'
+  >;
+  dispatch?: {
+    lockDurationMs: number;
+    stalledIntervalMs: number;
+    requestTimeoutMs: number;
+    concurrency: number;
+  };
 }): FlowSettings {
-  return { endpoints: config.endpoints, accountMaxTps: config.limits.accountMaxTps, ...config.flow };
+  return {
+    endpoints: config.endpoints,
+    accountMaxTps: config.limits.accountMaxTps,
+    ...config.flow,
+    // A crashed dispatcher's jobs are handed over within lockDuration + stalledInterval.
+    leaseGraceMs: config.dispatch ? config.dispatch.lockDurationMs + config.dispatch.stalledIntervalMs : 0,
+    // A call is answered (or given up) within the request timeout.
+    ...(config.dispatch
+      ? {
+          callHoldMs: config.dispatch.requestTimeoutMs,
+          localWaitSlots: Math.ceil(config.dispatch.concurrency / 4),
+        }
+      : {}),
+  };
 }

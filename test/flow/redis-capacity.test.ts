@@ -46,6 +46,7 @@ describe('RedisCapacity', () => {
       () => settings,
       async (jobId) => woken.push(jobId),
       now,
+      { wakeTimers: false },
     );
   });
 
@@ -128,7 +129,8 @@ describe('RedisCapacity', () => {
     expect(await capacity.acquire('capped', 'g1', clock + 5_000, 'job-g1')).toEqual({ granted: true });
     expect(await capacity.acquire('capped', 'g2', clock + 60_000, 'job-g2')).toEqual({ granted: true });
     const refused = await capacity.acquire('capped', 'g3', clock + 60_000, 'job-g3');
-    expect(refused).toEqual({ granted: false, reason: 'in-flight', retryAtMs: clock + 5_000 });
+    // Woken by a freed slot; at the latest after waitFallbackSeconds.
+    expect(refused).toEqual({ granted: false, reason: 'in-flight', retryAtMs: clock + 30_000 });
     await capacity.release('capped', 'g2');
     expect(woken).toEqual(['job-g3']);
     expect(await capacity.acquire('capped', 'g3', clock + 60_000, 'job-g3')).toEqual({ granted: true });
@@ -158,5 +160,212 @@ describe('RedisCapacity', () => {
       reason: 'rate',
       retryAtMs: clock + 200,
     });
+  });
+
+  it('spaces reservations window / rate apart, so the cursor and the hard window (1 s + margin) agree', async () => {
+    settings.windowMarginMs = 20;
+    expect(await capacity.acquire('slow', 'm1', clock + 60_000)).toEqual({ granted: true });
+    // 10/s in 1020 ms windows: one call every 102 ms, never an 11th call in a window.
+    expect(await capacity.acquire('slow', 'm2', clock + 60_000)).toMatchObject({ retryAtMs: clock + 102 });
+    expect(await capacity.acquire('slow', 'm3', clock + 60_000)).toMatchObject({ retryAtMs: clock + 204 });
+  });
+
+  it("reserves the account's slot only once the endpoint's is due: a slow endpoint's backlog never delays another endpoint", async () => {
+    settings.accountMaxTps = 100;
+    for (let i = 0; i < 50; i++) await capacity.acquire('slow', `h${i}`, clock + 60_000);
+    // 'other' (unlimited) is paced by the account alone (10 ms), not behind slow's 5 s backlog.
+    expect(await capacity.acquire('other', 'o1', clock + 60_000)).toEqual({
+      granted: false,
+      reason: 'rate',
+      retryAtMs: clock + 10,
+    });
+    clock += 10;
+    expect(await capacity.acquire('other', 'o1', clock + 60_000)).toEqual({ granted: true });
+  });
+
+  it('reserves at most a horizon ahead; the queue beyond it takes the rate in force when its turn comes', async () => {
+    await capacity.onSlowDown('slow'); // 10 → 5/s: one slot every 200 ms
+    const t0 = clock;
+    // The queue is FIFO by arrival (ms; ties by id): ids that sort in arrival order.
+    const id = (i: number) => `j${String(i).padStart(2, '0')}`;
+    const results = [];
+    for (let i = 0; i < 30; i++) results.push(await capacity.acquire('slow', id(i), clock + 60_000, id(i)));
+    expect(results[0]).toEqual({ granted: true });
+    expect(results[5]).toEqual({ granted: false, reason: 'rate', retryAtMs: t0 + 1000 });
+    expect(results[6]).toMatchObject({ granted: false, reason: 'rate-queue' });
+    expect((await capacity.inspect()).find((e) => e.endpointName === 'slow')).toMatchObject({
+      waitingForRate: 29,
+    });
+    // Recovered (10 s to grow back from 0): the queue is reserved at 10/s, not at 5/s.
+    clock = t0 + 5_000;
+    expect(await capacity.acquire('slow', id(1), clock + 60_000, id(1))).toEqual({ granted: true });
+    expect(woken).toEqual([6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16].map(id));
+    expect(await capacity.acquire('slow', id(16), clock + 60_000, id(16))).toMatchObject({
+      reason: 'rate',
+      retryAtMs: clock + 1000,
+    });
+  });
+
+  it('a job popped from the rate queue or the waiting set while still active must wake itself', async () => {
+    settings.reservationHorizonMs = 200;
+    await capacity.acquire('slow', 'q0', clock + 60_000, 'q0');
+    await capacity.acquire('slow', 'q1', clock + 60_000, 'q1'); // slot +100
+    await capacity.acquire('slow', 'q2', clock + 60_000, 'q2'); // slot +200
+    const queued = await capacity.acquire('slow', 'q3', clock + 60_000, 'q3');
+    expect(queued).toMatchObject({ granted: false, reason: 'rate-queue' });
+    if (queued.granted) throw new Error('unreachable');
+    expect(await capacity.missedWake('slow', 'q3', queued)).toBe(false);
+    clock += 100;
+    expect(await capacity.acquire('slow', 'q1', clock + 60_000, 'q1')).toEqual({ granted: true });
+    expect(woken).toEqual(['q3']);
+    expect(await capacity.missedWake('slow', 'q3', queued)).toBe(true);
+    // A reservation: missed once its slot passed while the job was parking.
+    const reserved = { granted: false, reason: 'rate', retryAtMs: clock + 100 } as const;
+    expect(await capacity.missedWake('slow', 'q2', reserved)).toBe(false);
+    clock += 100;
+    expect(await capacity.missedWake('slow', 'q2', reserved)).toBe(true);
+  });
+
+  it('a call that would crowd the hard window takes a new reservation: late jobs are spread, never herded', async () => {
+    settings.endpoints.slow = { ...settings.endpoints.slow!, burst: 20 };
+    for (let i = 0; i < 10; i++)
+      expect(await capacity.acquire('slow', `w${i}`, clock + 60_000)).toEqual({ granted: true });
+    const a = await capacity.acquire('slow', 'late-a', clock + 60_000);
+    const b = await capacity.acquire('slow', 'late-b', clock + 60_000);
+    if (a.granted || b.granted) throw new Error('the window must be full');
+    expect(a.retryAtMs).toBeGreaterThan(clock + 1000);
+    expect(b.retryAtMs - a.retryAtMs).toBe(200);
+  });
+
+  it('counts a slow call in the window from its answer (less the margin): it cannot crowd a later window at the endpoint', async () => {
+    settings.windowMarginMs = 20;
+    const t0 = clock;
+    expect(await capacity.acquire('slow', 's1', clock + 60_000)).toEqual({ granted: true });
+    for (let i = 2; i <= 11; i++) await capacity.acquire('slow', `s${i}`, clock + 60_000); // slots 102 ms apart
+    for (let i = 2; i <= 10; i++) {
+      clock = t0 + (i - 1) * 102;
+      // s1's answer came 300 ms after its grant: SageMaker may have received it that late.
+      if (i === 4) {
+        clock = t0 + 300;
+        await capacity.answered('slow', 's1');
+        clock = t0 + (i - 1) * 102;
+      }
+      expect(await capacity.acquire('slow', `s${i}`, clock + 60_000)).toEqual({ granted: true });
+      await capacity.answered('slow', `s${i}`);
+    }
+    clock = t0 + 1020;
+    // Without the answer s1 (granted at t0) would have left the window by now.
+    expect(await capacity.acquire('slow', 's11', clock + 60_000)).toMatchObject({
+      granted: false,
+      reason: 'rate',
+    });
+  });
+
+  it('a call answered a little late delays the call a window later by as much, and no slot is lost', async () => {
+    settings.windowMarginMs = 20;
+    const t0 = clock;
+    for (let i = 1; i <= 12; i++) await capacity.acquire('slow', `d${i}`, clock + 60_000); // d1 now, then 102 ms apart
+    clock = t0 + 50;
+    await capacity.answered('slow', 'd1'); // counted from t0 + 30 on
+    for (let i = 2; i <= 10; i++) {
+      clock = t0 + (i - 1) * 102;
+      expect(await capacity.acquire('slow', `d${i}`, clock + 60_000)).toEqual({ granted: true });
+      await capacity.answered('slow', `d${i}`);
+    }
+    clock = t0 + 1020;
+    expect(await capacity.acquire('slow', 'd11', clock + 60_000)).toEqual({
+      granted: false,
+      reason: 'rate',
+      retryAtMs: t0 + 30 + 1021,
+    });
+    clock = t0 + 1051;
+    expect(await capacity.acquire('slow', 'd11', clock + 60_000)).toEqual({ granted: true });
+    await capacity.answered('slow', 'd11');
+    clock = t0 + 1122;
+    expect(await capacity.acquire('slow', 'd12', clock + 60_000)).toEqual({ granted: true });
+  });
+
+  it('a call answered fast counts from its answer: a grant a little late costs the call a window later nothing', async () => {
+    settings.windowMarginMs = 20;
+    const t0 = clock;
+    for (let i = 0; i <= 11; i++) await capacity.acquire('slow', `f${i}`, clock + 60_000); // f0 now, then 102 ms apart
+    await capacity.answered('slow', 'f0');
+    for (let i = 1; i <= 10; i++) {
+      clock = t0 + i * 102 + (i === 1 ? 5 : 0); // f1 granted 5 ms after its slot
+      expect(await capacity.acquire('slow', `f${i}`, clock + 60_000)).toEqual({ granted: true });
+      if (i === 1) clock += 3; // f1 received by t0 + 110 at the latest
+      await capacity.answered('slow', `f${i}`);
+    }
+    // Counted from its grant (t0 + 107), f1 would still fill the window at f11's slot.
+    clock = t0 + 11 * 102;
+    expect(await capacity.acquire('slow', 'f11', clock + 60_000)).toEqual({ granted: true });
+  });
+
+  it('a call not yet answered counts in every window: SageMaker may receive it any time until then', async () => {
+    settings.windowMarginMs = 20;
+    const t0 = clock;
+    for (let i = 0; i <= 10; i++) await capacity.acquire('slow', `p${i}`, clock + 60_000); // p0 now, then 102 ms apart
+    for (let i = 1; i <= 9; i++) {
+      clock = t0 + i * 102;
+      expect(await capacity.acquire('slow', `p${i}`, clock + 60_000)).toEqual({ granted: true });
+      await capacity.answered('slow', `p${i}`);
+    }
+    // p0, granted at t0, is still unanswered at p10's slot: it still counts, the window is full.
+    clock = t0 + 1020;
+    const refused = await capacity.acquire('slow', 'p10', clock + 60_000);
+    expect(refused).toMatchObject({ granted: false, reason: 'rate' });
+    if (refused.granted) throw new Error('unreachable');
+    await capacity.answered('slow', 'p0'); // answered now: it counts until now + 1 s
+    clock = refused.retryAtMs;
+    expect(await capacity.acquire('slow', 'p10', clock + 60_000)).toEqual({ granted: true });
+  });
+
+  it('waits in process only for a slot due within the horizon, and only a few jobs per process at once', async () => {
+    settings.localWaitSlots = 1;
+    const near = { granted: false, reason: 'rate', retryAtMs: clock + 30 } as const;
+    const first = capacity.waitLocally('n1', near);
+    // The one local slot is taken: the next job parks.
+    expect(await capacity.waitLocally('n2', near)).toBe(false);
+    expect(await first).toBe(true);
+    expect(await capacity.waitLocally('n3', { ...near, retryAtMs: clock + 5_000 })).toBe(false);
+    expect(await capacity.waitLocally('n4', { ...near, reason: 'in-flight' })).toBe(false);
+  });
+
+  it('throttles within the cooldown hold the rate down: it grows back only while answers are clean', async () => {
+    const rate = async () => (await capacity.inspect()).find((e) => e.endpointName === 'slow')?.effectiveRate;
+    await capacity.onSlowDown('slow');
+    expect(await rate()).toBe(5);
+    clock += 500;
+    await capacity.onSlowDown('slow'); // no new cut, and the 0.5 s of recovery is void
+    expect(await rate()).toBe(5);
+    clock += 500;
+    expect(await rate()).toBe(5.5);
+    await capacity.onSlowDown('slow'); // a second after the cut: cut again
+    expect(await rate()).toBe(2.75);
+  });
+
+  it('a lease that ran out frees its slot like a release (a waiter is woken); inspect never sweeps', async () => {
+    expect(await capacity.acquire('capped', 'e1', clock + 5_000, 'job-e1')).toEqual({ granted: true });
+    expect(await capacity.acquire('capped', 'e2', clock + 60_000, 'job-e2')).toEqual({ granted: true });
+    expect(await capacity.acquire('capped', 'e3', clock + 60_000, 'job-e3')).toMatchObject({
+      reason: 'in-flight',
+    });
+    clock += 5_001;
+    expect((await capacity.inspect()).find((e) => e.endpointName === 'capped')).toMatchObject({
+      inFlight: 1,
+      waitingForSlot: 1,
+    });
+    expect(woken).toEqual([]);
+    // Any decision on the endpoint sweeps: the waiter is woken (here a newcomer takes the slot first).
+    expect(await capacity.acquire('capped', 'e4', clock + 60_000, 'job-e4')).toEqual({ granted: true });
+    expect(woken).toEqual(['job-e3']);
+  });
+
+  it('leases run past the deadline by the grace: the terminal transition, not the lease, frees a live slot', async () => {
+    settings.leaseGraceMs = 1_500;
+    await capacity.acquire('capped', 'l1', clock + 100, 'job-l1');
+    expect(Number(await redis.zscore(capacity.keys.inFlight('capped'), 'l1'))).toBe(clock + 1_600);
+    await capacity.extend('capped', 'l1', clock + 200);
+    expect(Number(await redis.zscore(capacity.keys.inFlight('capped'), 'l1'))).toBe(clock + 1_700);
   });
 });
