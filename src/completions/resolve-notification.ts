@@ -29,6 +29,10 @@ export async function resolveNotification(
           set: {
             responseContentType: notification.responseContentType,
             responseBody: keptBody,
+            // The output this notification reports is where the result is. It differs from
+            // the recorded one when a call was sent again after a crash (same inferenceId,
+            // SageMaker ran both) and the first one finished first.
+            outputLocation: notification.outputLocation,
           },
           fill: { outputLocation: notification.outputLocation },
         })

@@ -1,14 +1,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { type AwsSettings, createS3Client, createSageMakerRuntimeClient } from '../aws/clients.js';
 import type { SmadConfig } from '../config/load.js';
 import type { Capacity } from '../flow/capacity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../observability/logger.js';
 import type { SmadMetrics } from '../observability/metrics.js';
-import { bullConnection } from '../runtime/redis-connection.js';
+import { bullConnection, type RedisClient } from '../runtime/redis-connection.js';
 import { backoffDelayMs } from './backoff.js';
 import type { DispatchResult } from './job-result.js';
 import { type DispatchHooks, DispatchProcessor } from './processor.js';
@@ -16,8 +15,8 @@ import { type DispatchHooks, DispatchProcessor } from './processor.js';
 export interface DispatcherOptions {
   config: SmadConfig;
   aws: AwsSettings;
-  /** A connection for the BullMQ worker (maxRetriesPerRequest: null); the dispatcher owns a duplicate. */
-  connection: Redis;
+  /** Where the BullMQ worker connects: its settings are copied (a cluster: see bullConnection). */
+  connection: RedisClient;
   ledger: Ledger;
   capacity: Capacity;
   logger: Logger;

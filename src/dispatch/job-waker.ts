@@ -10,14 +10,18 @@ export class JobWaker {
 
   async wake(jobId: string): Promise<boolean> {
     if (!jobId) return false;
-    const job = await Job.fromId(this.queue, jobId);
-    if (!job) return false;
+    // Promoted by id: one round trip. Loading the job first (Job.fromId: HGETALL and
+    // decoding its data, payload included) would only tell what promote's script checks
+    // anyway: a missing job, or one that is not delayed, makes it refuse.
+    const job = new Job(this.queue, '', null, {}, jobId);
     try {
       await job.promote();
       return true;
-    } catch {
-      // Not delayed (active, waiting or finished): nothing to wake.
-      return false;
+    } catch (err) {
+      // The script's refusal (a numeric code): gone, or not delayed (active, waiting or
+      // finished), so nothing to wake. Anything else (Redis trouble) is the caller's.
+      if (typeof (err as { code?: unknown }).code === 'number') return false;
+      throw err;
     }
   }
 }

@@ -54,7 +54,8 @@ function str(value: unknown): string | undefined {
  * claims the ledger record (write-ahead), then either dispatches (status `submitting`),
  * checks a parked inference (`submitted`: promoted by the completion consumer, or its
  * deadline or S3 poll came), or finishes the job from a final record. Waiting never holds
- * a worker slot or a lock: the job is parked in BullMQ's delayed set.
+ * a worker slot or a lock: the job is parked in BullMQ's delayed set (but for a few jobs per
+ * process waiting out a rate slot due within a second, see Capacity.waitLocally).
  */
 export class DispatchProcessor {
   private readonly now: () => number;
@@ -121,7 +122,8 @@ export class DispatchProcessor {
     }
     const log = inferenceLogger(this.deps.logger, { inferenceId: claim.inferenceId, jobId });
     if (claim.status === 'submitting') return this.dispatch(job, token, valid, claim.inferenceId, log);
-    const record = await this.record(claim.inferenceId);
+    // The claim of a record past 'submitting' brings the record along (no second read).
+    const record = claim.record ?? (await this.record(claim.inferenceId));
     if (record.status === 'submitted') return this.checkParked(job, token, record, log);
     return this.finish(record);
   }
@@ -184,10 +186,18 @@ export class DispatchProcessor {
       config.expiry.graceSeconds,
       config.expiry.timeScale,
     );
-    const grant = await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, job.id);
+    const waiterId = job.id ?? inferenceId;
+    let grant = await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, job.id);
+    // A slot due shortly is waited for here (a bounded few jobs per process): parked, the job
+    // would be woken behind every job already waiting for a worker.
+    for (let i = 0; i < 3 && !grant.granted && (await capacity.waitLocally(waiterId, grant)); i++)
+      grant = await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, job.id);
     if (!grant.granted) {
       log.debug({ reason: grant.reason, retryAtMs: grant.retryAtMs }, 'waiting for capacity');
-      return this.park(job, token, grant.retryAtMs);
+      await job.moveToDelayed(Math.max(grant.retryAtMs, this.now() + 1), token);
+      // Its turn may have come while it was still active (nobody could wake it then).
+      if (await capacity.missedWake(valid.endpointName, waiterId, grant)) await job.promote().catch(() => {});
+      throw new DelayedError();
     }
 
     let output: { OutputLocation?: string; FailureLocation?: string };
@@ -208,9 +218,11 @@ export class DispatchProcessor {
         }),
       );
     } catch (err) {
+      await capacity.answered(valid.endpointName, inferenceId);
       await capacity.release(valid.endpointName, inferenceId);
       return this.onCallError(job, token, inferenceId, err, log);
     }
+    await capacity.answered(valid.endpointName, inferenceId);
     this.deps.metrics?.apiCalls.inc({ endpoint: valid.endpointName, outcome: 'accepted' });
     await this.deps.hooks?.afterInvoke?.(inferenceId);
     await capacity.onAccepted(valid.endpointName);
@@ -228,15 +240,20 @@ export class DispatchProcessor {
       failureLocation: output.FailureLocation,
       inputLocation,
     };
-    const advanced = await ledger.advance(inferenceId, 'submitted', {
-      set: { submittedAt, deadlineAt: deadline, ...locations },
-      fill: locations,
-    });
+    // The lease renewal is sent with the ledger write rather than after it (one round trip
+    // less to wait for): when the notification won the race, the terminal transition has
+    // released the slot already, and the renewal (ZADD XX) never adds it back.
+    const [advanced] = await Promise.all([
+      ledger.advance(inferenceId, 'submitted', {
+        set: { submittedAt, deadlineAt: deadline, ...locations },
+        fill: locations,
+      }),
+      capacity.extend(valid.endpointName, inferenceId, deadline),
+    ]);
     if (advanced.kind === 'stale' && isFinalStatus(advanced.current)) {
       // The notification won the race: the record is resolved already.
       return this.finish(await this.record(inferenceId));
     }
-    await capacity.extend(valid.endpointName, inferenceId, deadline);
     log.info({ endpointName: valid.endpointName, outputLocation: output.OutputLocation }, 'submitted');
     const wakeAt = policy.notifications
       ? deadline
@@ -263,8 +280,8 @@ export class DispatchProcessor {
     wakeAt: number,
   ): Promise<never> {
     await job.moveToDelayed(Math.max(wakeAt, this.now() + 1), token);
-    const record = await this.deps.ledger.get(inferenceId);
-    if (record && isFinalStatus(record.status)) {
+    const status = await this.deps.ledger.status(inferenceId);
+    if (status && isFinalStatus(status)) {
       await job.promote().catch(() => {});
     }
     throw new DelayedError();

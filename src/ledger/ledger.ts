@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { type InferenceStatus, isFinalStatus } from '../contract/status.js';
 import { type LedgerKeys, ledgerKeys } from './keys.js';
 import { type LedgerPrivateFields, type LedgerRecord, parseRecord } from './record.js';
 import { ADVANCE, CLAIM, NOTE_RETRY, SET_FIELDS } from './scripts.js';
 
-type LedgerRedis = Redis & {
-  smadLedgerClaim(...args: (string | number)[]): Promise<[string, string, string]>;
+type LedgerRedis = (Redis | Cluster) & {
+  smadLedgerClaim(...args: (string | number)[]): Promise<string[]>;
   smadLedgerAdvance(...args: (string | number)[]): Promise<string[]>;
   smadLedgerNoteRetry(...args: (string | number)[]): Promise<number>;
   smadLedgerSetFields(...args: (string | number)[]): Promise<number>;
@@ -28,7 +28,13 @@ export interface ClaimInput {
 }
 
 export type ClaimResult =
-  | { kind: 'created' | 'existing'; inferenceId: string; status: InferenceStatus }
+  | {
+      kind: 'created' | 'existing';
+      inferenceId: string;
+      status: InferenceStatus;
+      /** The whole record, on an 'existing' claim of a record past 'submitting'. */
+      record?: LedgerRecord & LedgerPrivateFields;
+    }
   | { kind: 'duplicate'; inferenceId: string; status: InferenceStatus };
 
 export type AdvanceResult =
@@ -48,6 +54,13 @@ export interface LedgerHooks {
 
 /** Ledger field values, written as strings; times as epoch milliseconds. */
 export type LedgerFields = Record<string, string | number | null | undefined>;
+
+/** A flat HGETALL-style [field, value, ...] list as an object. */
+function fromFlat(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
+  return out;
+}
 
 function encodeFields(fields: LedgerFields | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -69,7 +82,8 @@ export class Ledger {
   private readonly flowBase: string;
 
   constructor(
-    redis: Redis,
+    /** A single server, or a cluster when the prefix is hash-tagged (every key in one slot). */
+    redis: Redis | Cluster,
     readonly prefix: string,
     private readonly retentionSeconds: number,
     private readonly hooks: LedgerHooks = {},
@@ -88,7 +102,7 @@ export class Ledger {
 
   /** First step of every pickup: finds this job's record, or writes it (write-ahead). */
   async claim(input: ClaimInput, now = Date.now()): Promise<ClaimResult> {
-    const [kind, inferenceId, status] = await this.redis.smadLedgerClaim(
+    const [kind, inferenceId, status, ...flat] = await this.redis.smadLedgerClaim(
       this.keys.job(input.jobId),
       this.keys.outbox,
       this.ledgerBase,
@@ -109,7 +123,12 @@ export class Ledger {
       input.jobTimestamp,
     );
     if (kind === 'created' && input.initialStatus === 'rejected') this.hooks.onFinal?.('rejected');
-    return { kind, inferenceId, status: status as InferenceStatus } as ClaimResult;
+    const result = { kind, inferenceId, status: status as InferenceStatus } as ClaimResult;
+    if (kind === 'existing' && flat.length > 0 && result.kind === 'existing') {
+      const record = parseRecord(fromFlat(flat));
+      if (record) result.record = record;
+    }
+    return result;
   }
 
   /**
@@ -160,6 +179,17 @@ export class Ledger {
 
   async get(inferenceId: string): Promise<(LedgerRecord & LedgerPrivateFields) | undefined> {
     return parseRecord(await this.redis.hgetall(this.keys.inference(inferenceId)));
+  }
+
+  /** The record's status alone (one field, not the whole record); undefined when it is gone. */
+  async status(inferenceId: string): Promise<InferenceStatus | undefined> {
+    const status = await this.redis.hget(this.keys.inference(inferenceId), 'status');
+    return status ? (status as InferenceStatus) : undefined;
+  }
+
+  /** The job's own signing secret, if it named one (one field, not the whole record). */
+  async webhookSecret(inferenceId: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.inference(inferenceId), 'webhookSecret')) || undefined;
   }
 
   async getByJobId(jobId: string): Promise<(LedgerRecord & LedgerPrivateFields) | undefined> {

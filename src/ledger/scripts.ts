@@ -45,7 +45,9 @@ end
  *       failureReason, metadataJson, webhookUrl, webhookSecret, inputLocation, retentionSeconds, enqueuedAt
  * Returns {kind, inferenceId, status}; kind is 'existing' (this job claimed before: same id
  * on every retry and after a crash), 'created', or 'duplicate' (the supplied id belongs to
- * another job).
+ * another job). An 'existing' claim of a record past 'submitting' (the pickup that finishes a
+ * resolved job, or checks a parked one) is followed by the record's fields and values, so
+ * that pickup needs no second read.
  */
 export const CLAIM = `${TRANSITION_TABLE}${FINALIZE}
 local idxKey, outboxKey = KEYS[1], KEYS[2]
@@ -58,7 +60,13 @@ local existing = redis.call('GET', idxKey)
 if existing then
   local key = ledgerBase .. ':inf:' .. existing
   if redis.call('HGET', key, 'jobTs') == jobTs then
-    return {'existing', existing, redis.call('HGET', key, 'status')}
+    local status = redis.call('HGET', key, 'status')
+    local reply = {'existing', existing, status}
+    if status and status ~= 'submitting' then
+      local flat = redis.call('HGETALL', key)
+      for i = 1, #flat do reply[i + 3] = flat[i] end
+    end
+    return reply
   end
 end
 local id = newId

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { type AwsSettings, awsSettingsFromEnv, createS3Client, createSqsClient } from '../aws/clients.js';
 import { parseS3Uri } from '../aws/s3-uri.js';
-import { CompletionsRole } from '../completions/completions-role.js';
+import { type CompletionCounts, CompletionsRole } from '../completions/completions-role.js';
 import type { SmadConfig } from '../config/load.js';
 import type { Role } from '../config/schema.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
@@ -17,7 +17,7 @@ import { Ledger } from '../ledger/ledger.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { SmadMetrics } from '../observability/metrics.js';
 import { WebhooksRole, type WebhooksRoleOptions } from '../webhooks/webhooks-role.js';
-import { createRedisConnection } from './redis-connection.js';
+import { checkRedisTopology, createRedisConnection, type RedisClient } from './redis-connection.js';
 
 export interface RuntimeOptions {
   config: SmadConfig;
@@ -30,6 +30,8 @@ export interface RuntimeOptions {
   webhooks?: Pick<WebhooksRoleOptions, 'timeoutMs' | 'resolver'>;
   /** Roles to run; defaults to config.roles. */
   roles?: Role[];
+  /** Observes what the completions role did with each notification (test hooks). */
+  onNotification?: (outcome: keyof CompletionCounts) => void;
 }
 
 /** Something a role started that must be closed on shutdown. */
@@ -44,7 +46,8 @@ interface Closable {
  * and webhooks, so nothing accepted is left half-done.
  */
 export class SmadRuntime {
-  readonly redis: Redis;
+  /** One Redis server, or a cluster (redis.cluster): every key shares the prefix's hash slot. */
+  readonly redis: RedisClient;
   readonly ledger: Ledger;
   readonly queue: Queue;
   readonly waker: JobWaker;
@@ -73,7 +76,7 @@ export class SmadRuntime {
     this.logger = options.logger ?? createLogger({ level: config.log.level });
     this.aws = options.aws ?? awsSettingsFromEnv();
     this.roles = options.roles ?? config.roles;
-    this.redis = createRedisConnection(config.redis.url, 'smad');
+    this.redis = createRedisConnection(config.redis, 'smad');
     this.redis.on('error', (err) => this.logger.warn({ err: err.message }, 'redis connection error'));
     this.queue = new Queue(config.queue.name, { connection: this.redis, prefix: config.queue.prefix });
     this.queue.on('error', (err) => this.logger.warn({ err: err.message }, 'queue error'));
@@ -85,7 +88,8 @@ export class SmadRuntime {
       onFinal: (status) => this.metrics.jobs.inc({ outcome: status }),
     });
     this.capacity = new RedisCapacity(
-      this.redis,
+      // Flow control only defines scripts and sends commands, which a Cluster runs alike.
+      this.redis as Redis,
       config.queue.prefix,
       () => flowSettingsFrom(this.config),
       wake,
@@ -94,6 +98,12 @@ export class SmadRuntime {
 
   static async start(options: RuntimeOptions): Promise<SmadRuntime> {
     const runtime = new SmadRuntime(options);
+    try {
+      await checkRedisTopology(runtime.redis, options.config.redis);
+    } catch (err) {
+      await runtime.stop(true);
+      throw err;
+    }
     await runtime.startRoles();
     return runtime;
   }
@@ -115,7 +125,10 @@ export class SmadRuntime {
         ledger: this.ledger,
         waker: this.waker,
         logger: this.logger.child({ role: 'completions' }),
-        onOutcome: (outcome) => this.metrics.notifications.inc({ outcome }),
+        onOutcome: (outcome) => {
+          this.metrics.notifications.inc({ outcome });
+          this.options.onNotification?.(outcome);
+        },
       });
       this.completions.start();
       this.closables.push(this.completions);
@@ -213,7 +226,8 @@ export class SmadRuntime {
       config: () => this.config,
       queue: this.queue,
       adminQueues,
-      redis: this.redis,
+      // The API only sends commands, which a Cluster runs alike.
+      redis: this.redis as Redis,
       ledger: this.ledger,
       metrics: this.metrics,
       readiness,

@@ -8,10 +8,9 @@
  */
 
 import { type KeepJobs, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { SmadConfig } from '../config/load.js';
 import type { WebhookEventType } from '../contract/webhook-event.js';
-import { bullConnection } from '../runtime/redis-connection.js';
+import { bullConnection, type RedisClient } from '../runtime/redis-connection.js';
 
 /** Why a delivery was dead-lettered. */
 export type DeadLetterReason = 'exhausted' | 'gone' | 'refused';
@@ -64,8 +63,11 @@ export function deliveryQueueName(config: Pick<SmadConfig, 'queue'>): string {
  * quits) its connections; an ioredis instance passed to BullMQ is "shared" and never closed.
  */
 
-/** The delivery queue, on its own connection to the same Redis as `connection` (closed with the queue). */
-export function openDeliveryQueue(config: Pick<SmadConfig, 'queue'>, connection: Redis): DeliveryQueue {
+/**
+ * The delivery queue, on its own connection to the same Redis as `connection` (closed with the
+ * queue); on a cluster, on `connection` itself (closed by its owner).
+ */
+export function openDeliveryQueue(config: Pick<SmadConfig, 'queue'>, connection: RedisClient): DeliveryQueue {
   return new Queue<DeliveryJobData>(deliveryQueueName(config), {
     connection: bullConnection(connection),
     prefix: config.queue.prefix,

@@ -5,12 +5,12 @@
  * it), builds the payload once from the ledger record and adds a delivery job whose id is the
  * event's webhook-id. An entry is acknowledged (XACK + XDEL) only after the job was added,
  * so a crash in between re-relays the entry, and adding a job whose id already exists is a
- * no-op. Entries left pending by a dead consumer are claimed with XAUTOCLAIM.
+ * no-op. Entries left pending by a dead consumer are claimed with XAUTOCLAIM; entries Redis
+ * handed to a read whose reply a dropped connection lost are read again after the reconnect.
  */
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
 import type { SmadConfig } from '../config/load.js';
 import { isFinalStatus } from '../contract/status.js';
 import {
@@ -22,6 +22,7 @@ import {
 import type { Ledger } from '../ledger/ledger.js';
 import type { LedgerPrivateFields, LedgerRecord } from '../ledger/record.js';
 import { inferenceLogger, type Logger } from '../observability/logger.js';
+import { duplicateConnection, type RedisClient } from '../runtime/redis-connection.js';
 import type { DeliveryJobData, DeliveryQueue } from './delivery-queue.js';
 import { buildPayload } from './payload.js';
 import { type RandomSource, scheduledDelayMs } from './schedule.js';
@@ -60,7 +61,7 @@ export interface OutboxRelayHooks {
 export interface OutboxRelayOptions {
   config: SmadConfig;
   /** For commands; the relay makes (and closes) its own duplicate for the blocking read. */
-  connection: Redis;
+  connection: RedisClient;
   ledger: Ledger;
   queue: DeliveryQueue;
   logger: Logger;
@@ -113,10 +114,17 @@ export class OutboxRelay {
   private readonly batchSize: number;
   private readonly claimIdleMs: number;
   private readonly claimIntervalMs: number;
-  private blocking: Redis | undefined;
+  private blocking: RedisClient | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private wake: (() => void) | undefined;
+  /**
+   * Where a pass over this consumer's own pending entries goes on from, while one is due:
+   * after every (re)connect of the blocking connection, because Redis may have handed entries
+   * to a read whose reply a dropped connection lost (they would otherwise wait claimIdleMs
+   * for another process to claim them).
+   */
+  private recoverFrom: string | undefined = '0';
 
   constructor(private readonly options: OutboxRelayOptions) {
     this.stream = options.ledger.keys.outbox;
@@ -133,8 +141,11 @@ export class OutboxRelay {
     if (this.loop) return;
     await this.ensureGroup();
     this.stopping = false;
-    this.blocking = this.options.connection.duplicate();
+    this.blocking = duplicateConnection(this.options.connection);
     this.blocking.on('error', (err) => this.options.logger.debug({ err }, 'outbox relay connection error'));
+    this.blocking.on('ready', () => {
+      this.recoverFrom = '0';
+    });
     this.loop = this.run();
   }
 
@@ -171,21 +182,30 @@ export class OutboxRelay {
           await this.claimStale();
           nextClaimAt = Date.now() + this.claimIntervalMs;
         }
-        const reply = (await (this.blocking as Redis).call(
+        // Entries already this consumer's (from recoverFrom on; no blocking), else new ones.
+        const recovering = this.recoverFrom;
+        const reply = (await (this.blocking as RedisClient).call(
           'XREADGROUP',
           'GROUP',
           this.group,
           this.consumer,
           'COUNT',
           this.batchSize,
-          'BLOCK',
-          Math.min(this.blockMs, Math.max(1, nextClaimAt - Date.now())),
+          ...(recovering === undefined
+            ? ['BLOCK', Math.min(this.blockMs, Math.max(1, nextClaimAt - Date.now()))]
+            : []),
           'STREAMS',
           this.stream,
-          '>',
+          recovering ?? '>',
         )) as unknown[] | null;
         const entries = streamEntries(reply);
-        if (entries.length > 0) await this.handle(entries);
+        if (recovering !== undefined && this.recoverFrom === recovering)
+          this.recoverFrom = entries.length > 0 ? entries[entries.length - 1]?.[0] : undefined;
+        if (entries.length > 0) {
+          if (recovering !== undefined)
+            logger.info({ count: entries.length }, 'relaying outbox entries read before a reconnect');
+          await this.handle(entries);
+        }
         failures = 0;
       } catch (err) {
         if (this.stopping) break;

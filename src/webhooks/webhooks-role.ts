@@ -3,11 +3,11 @@
  * (`smad start --roles webhooks`). Any number of processes may run it.
  */
 
-import type { Redis } from 'ioredis';
 import type { AwsSettings } from '../aws/clients.js';
 import type { SmadConfig } from '../config/load.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../observability/logger.js';
+import type { RedisClient } from '../runtime/redis-connection.js';
 import { type DeliveryQueue, openDeliveryQueue } from './delivery-queue.js';
 import { type DeliveryHooks, DeliveryWorker } from './delivery-worker.js';
 import { OutboxRelay, type OutboxRelayHooks } from './outbox-relay.js';
@@ -19,7 +19,7 @@ export interface WebhooksRoleOptions {
   config: SmadConfig;
   aws: AwsSettings;
   /** A command connection (the relay's commands); BullMQ and the relay's blocking read use their own. */
-  connection: Redis;
+  connection: RedisClient;
   ledger: Ledger;
   logger: Logger;
   /** Bound of one delivery attempt; default webhooks.timeoutSeconds. */

@@ -121,7 +121,7 @@ export function registerEnqueueCommand(program: Command): void {
       .option('--no-progress', 'no progress bar'),
   ).action(async (flags: EnqueueFlags) => {
     const config = loadConfigOrExit(flags.config);
-    const connection = createRedisConnection(config.redis.url, 'smad-enqueue');
+    const connection = createRedisConnection(config.redis, 'smad-enqueue');
     const queue = new Queue(config.queue.name, { connection, prefix: config.queue.prefix });
     try {
       if (flags.file) await enqueueFile(flags, config, queue);

@@ -28,7 +28,13 @@ export function registerStartCommand(program: Command): void {
       logger.fatal({ err }, 'unhandled rejection; exiting so the supervisor restarts smad');
       flushAndExit(logger, 1);
     });
-    const killAfterInvoke = process.env.SMAD_TEST_KILL_AFTER_INVOKE === '1';
+    // Test hooks: die the hardest way right after SageMaker accepted the Nth call (before the
+    // ledger records it), or right after the Nth notification resolved a record (before its
+    // SQS message is deleted: mid-batch). "1" is the first.
+    const killAfterInvoke = testCount(process.env.SMAD_TEST_KILL_AFTER_INVOKE);
+    const killAfterResolutions = testCount(process.env.SMAD_TEST_KILL_AFTER_RESOLUTIONS);
+    let invokes = 0;
+    let resolutions = 0;
     const runtime = await SmadRuntime.start({
       config,
       logger,
@@ -36,9 +42,14 @@ export function registerStartCommand(program: Command): void {
       hooks: killAfterInvoke
         ? {
             afterInvoke: () => {
-              // Test hook: die the hardest way right after SageMaker accepted a call.
-              process.kill(process.pid, 'SIGKILL');
+              if (++invokes >= killAfterInvoke) process.kill(process.pid, 'SIGKILL');
             },
+          }
+        : undefined,
+      onNotification: killAfterResolutions
+        ? (outcome) => {
+            if (outcome === 'resolved' && ++resolutions >= killAfterResolutions)
+              process.kill(process.pid, 'SIGKILL');
           }
         : undefined,
     });
@@ -58,4 +69,10 @@ export function registerStartCommand(program: Command): void {
       stop: () => runtime.stop(),
     });
   });
+}
+
+/** A positive count from a test variable; 0 (off) when unset or not a positive integer. */
+function testCount(value: string | undefined): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : 0;
 }

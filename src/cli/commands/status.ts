@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Redis } from 'ioredis';
 import { flowSettingsFrom, RedisCapacity } from '../../flow/redis-capacity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { publicRecord } from '../../ledger/record.js';
@@ -19,10 +20,12 @@ export function registerStatusCommand(program: Command): void {
       ),
   ).action(async (id: string | undefined, options: { config?: string[]; endpoints?: boolean }) => {
     const config = loadConfigOrExit(options.config);
-    const redis = createRedisConnection(config.redis.url, 'smad-status');
+    const redis = createRedisConnection(config.redis, 'smad-status');
     try {
       if (options.endpoints) {
-        const capacity = new RedisCapacity(redis, config.queue.prefix, () => flowSettingsFrom(config));
+        const capacity = new RedisCapacity(redis as Redis, config.queue.prefix, () =>
+          flowSettingsFrom(config),
+        );
         process.stdout.write(`${JSON.stringify(await capacity.inspect(), null, 2)}\n`);
         return;
       }

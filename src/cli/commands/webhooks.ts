@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
-import type { SmadConfig } from '../../config/load.js';
+import { redisUrls, type SmadConfig } from '../../config/load.js';
 import { Ledger } from '../../ledger/ledger.js';
+import { createRedisConnection } from '../../runtime/redis-connection.js';
 import {
   type DeadLetter,
   listDeadLetters,
@@ -47,11 +47,7 @@ async function withQueue<T>(
   config: SmadConfig,
   run: (queue: DeliveryQueue, ledger: Ledger) => Promise<T>,
 ): Promise<T> {
-  const redis = new Redis(config.redis.url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => (times > 3 ? null : 200 * times),
-  });
+  const redis = createRedisConnection(config.redis, 'smad-webhooks', { lazyConnect: true, giveUpAfter: 3 });
   let lastError: Error | undefined;
   redis.on('error', (err: Error) => {
     lastError = err;
@@ -60,7 +56,10 @@ async function withQueue<T>(
     await redis.connect();
   } catch (err) {
     const cause = lastError?.message || (err as Error).message;
-    throw new Error(`cannot reach Redis at ${new URL(config.redis.url).host}: ${cause}`);
+    const hosts = redisUrls(config.redis.url)
+      .map((u) => (URL.canParse(u) ? new URL(u).host : u))
+      .join(',');
+    throw new Error(`cannot reach Redis at ${hosts}: ${cause}`);
   }
   const queue = openDeliveryQueue(config, redis);
   queue.on('error', () => {});
