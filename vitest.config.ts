@@ -6,7 +6,11 @@ import { defineConfig } from 'vitest/config';
  * what they measure. Everything else runs two files at a time: suites start their own
  * redis-server, fauxqs and emulator.
  */
-const MEASURING = ['test/flow/rate-limits.test.ts', 'test/flow/in-flight.test.ts', 'test/flow/isolation.test.ts'];
+const MEASURING = [
+  'test/flow/rate-limits.test.ts',
+  'test/flow/in-flight.test.ts',
+  'test/flow/isolation.test.ts',
+];
 
 export default defineConfig({
   test: {
@@ -18,7 +22,12 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'main', include: ['test/**/*.test.ts'], exclude: MEASURING, sequence: { groupOrder: 0 } },
+        test: {
+          name: 'main',
+          include: ['test/**/*.test.ts'],
+          exclude: MEASURING,
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,
