@@ -5,24 +5,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort, redisAnswers } from '../../dist/runtime/local-probes.js';
 import { spawnTracked, stopChild, waitFor } from './proc.js';
 
-/** A free TCP port on loopback, as the OS hands it out. */
-export function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
+export { freePort };
 
 export function redisVersion() {
   try {
@@ -33,23 +22,7 @@ export function redisVersion() {
   }
 }
 
-async function ping(port) {
-  const client = new Redis(port, '127.0.0.1', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
+const ping = (port) => redisAnswers(`redis://127.0.0.1:${port}`);
 
 /** Parses an INFO reply into {field: value}. */
 export function parseInfo(text) {

@@ -1,45 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { freePort, redisAnswers } from '../runtime/local-probes.js';
 
 /** A Redis for the demo and where it came from; `stop()` ends one the demo started. */
 export interface DemoRedis {
   url: string;
   source: 'SMAD_REDIS_URL' | 'local' | 'started';
   stop(): Promise<void>;
-}
-
-async function reachable(url: string): Promise<boolean> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 1000,
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -49,11 +18,11 @@ function freePort(): Promise<number> {
 export async function findOrStartRedis(env: NodeJS.ProcessEnv = process.env): Promise<DemoRedis> {
   const given = env.SMAD_REDIS_URL;
   if (given) {
-    if (!(await reachable(given))) throw new Error(`SMAD_REDIS_URL (${given}) does not answer PING`);
+    if (!(await redisAnswers(given))) throw new Error(`SMAD_REDIS_URL (${given}) does not answer PING`);
     return { url: given, source: 'SMAD_REDIS_URL', stop: async () => {} };
   }
   const local = 'redis://127.0.0.1:6379';
-  if (await reachable(local)) return { url: local, source: 'local', stop: async () => {} };
+  if (await redisAnswers(local)) return { url: local, source: 'local', stop: async () => {} };
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'smad-demo-redis-'));
   let child: ChildProcess;
@@ -95,7 +64,7 @@ export async function findOrStartRedis(env: NodeJS.ProcessEnv = process.env): Pr
   const deadline = Date.now() + 10_000;
   const up = (async () => {
     while (Date.now() < deadline) {
-      if (await reachable(url)) return;
+      if (await redisAnswers(url)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error('redis-server did not answer within 10 s');

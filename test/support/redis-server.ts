@@ -1,25 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort, redisAnswers } from '../../src/runtime/local-probes.js';
 import { waitFor } from './wait-for.js';
 
-/** A free TCP port on loopback, as the OS hands it out. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (typeof address !== 'object' || address === null) return reject(new Error('no port'));
-      const port = address.port;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
+export { freePort };
 
 /**
  * A private redis-server for one suite: its own port and directory, AOF on, noeviction.
@@ -73,22 +60,8 @@ export class PrivateRedis {
     await waitFor(() => this.ping(), { timeoutMs: 10_000, what: `redis-server on port ${this.port}` });
   }
 
-  async ping(): Promise<boolean> {
-    const client = new Redis(this.port, '127.0.0.1', {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      enableOfflineQueue: false,
-    });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      return (await client.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      client.disconnect();
-    }
+  ping(): Promise<boolean> {
+    return redisAnswers(this.url);
   }
 
   /** Stops the server (SIGTERM: it flushes the AOF), waiting for the process to exit. */
