@@ -300,6 +300,10 @@ describe('deploy/webhook-receiver.mjs', () => {
     };
     expect((await deliver(headers, body)).status).toBe(200);
     expect((await deliver(headers, body)).status).toBe(200);
+    // The receiver prints after answering: wait for its lines rather than race its stdout.
+    await waitFor(() => lines.filter((l) => l.webhookId === id).length >= 2, {
+      what: 'both deliveries printed',
+    });
     const printed = lines.filter((l) => l.webhookId === id);
     expect(printed).toHaveLength(2);
     expect(printed[0]).toMatchObject({
@@ -323,6 +327,7 @@ describe('deploy/webhook-receiver.mjs', () => {
       body,
     );
     expect(response.status).toBe(401);
+    await waitFor(() => lines.some((l) => l.webhookId === 'msg_bad'), { what: 'the bad delivery printed' });
     expect(lines.find((l) => l.webhookId === 'msg_bad')).toMatchObject({ verified: false });
   });
 });
