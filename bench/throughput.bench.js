@@ -17,7 +17,7 @@
  *   node bench/throughput.bench.js [--n 1500,4000,4000] [--concurrency 1,8,32] [--rounds 2]
  *        [--payload body|location] [--log-level info] [--profile DIR] [--compare DIST]
  * --n gives N per concurrency (the last one for the rest). --profile DIR writes a V8 CPU
- * profile of every smad process (node --cpu-prof) to DIR. --compare DIST adds a third
+ * profile of every smad and baseline process (node --cpu-prof) to DIR. --compare DIST adds a third
  * system, smad run from another build's dist/ (e.g. before a change), in the same rounds.
  */
 import { mkdirSync } from 'node:fs';
@@ -80,9 +80,14 @@ async function runBaseline(ctx, c, n) {
   await enqueue(ctx.redis, prefix, n, ctx.payload);
   await ctx.aws.resetCounts();
   const awsCpu0 = ctx.aws.cpuMs();
+  // Profiled like smad with --profile, so that the two profiles compare.
+  const nodeArgs = ctx.profile
+    ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profile}`, `--cpu-prof-name=base-c${c}-r${ctx.round}.cpuprofile`]
+    : [];
   const child = spawnTracked(
     NODE,
     [
+      ...nodeArgs,
       resolve(import.meta.dirname, 'lib', 'baseline-worker.js'),
       JSON.stringify({
         aws: ctx.aws.settings,
@@ -251,7 +256,7 @@ export async function main(argv = []) {
     say();
     say(table(['concurrency', 'other jobs/s', 'smad jobs/s', 'CPU µs/job other / smad'], compareRows));
   }
-  if (values.profile) say(`CPU profiles of the smad processes: ${values.profile}`);
+  if (values.profile) say(`CPU profiles of the smad and baseline processes: ${values.profile}`);
   return 0;
 }
 

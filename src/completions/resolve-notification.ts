@@ -12,7 +12,7 @@ export const MAX_KEPT_RESPONSE_BASE64 = 256 * 1024;
  * the in-flight slot release and the outbox event), then the parked job is woken to reach
  * its final state. Idempotent: a duplicate or late message finds the record final and
  * changes nothing, but still wakes the job, so that a crash between the ledger write and
- * the wake is repaired by the redelivery.
+ * the wake is repaired by the redelivery (the message is deleted after this returns).
  */
 export async function resolveNotification(
   ledger: Ledger,
@@ -40,6 +40,8 @@ export async function resolveNotification(
           set: { failureReason: notification.failureReason, responseBody: keptBody },
         });
   if (result.kind === 'missing') return 'unknown';
-  await waker.wake(result.jobId);
+  // Resolved from 'submitted': the dispatcher may still be parking the job (see wakeResolved).
+  if (result.kind === 'ok' && result.previous === 'submitted') await waker.wakeResolved(result.jobId);
+  else await waker.wake(result.jobId);
   return result.kind === 'ok' ? 'resolved' : 'duplicate';
 }

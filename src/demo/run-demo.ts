@@ -6,6 +6,7 @@ import type { AwsSettings } from '../aws/clients.js';
 import { loadConfig } from '../config/load.js';
 import { SageMakerEmulator } from '../emulator/index.js';
 import { enqueueJobs } from '../intake/enqueue.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../observability/logger.js';
 import { SmadRuntime } from '../runtime/smad-runtime.js';
 import { findOrStartRedis } from './local-redis.js';
@@ -148,17 +149,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await events.waitUntilReady();
 
     const samples = sampleJobs(options.successes);
-    const added = await enqueueJobs(
-      queue,
-      samples.map((s) => ({ data: s.data })),
-    );
+    const jobIds = await enqueueSamples(samples, queue, runtime.ledger, Date.now() + options.timeoutMs);
     out(`\nenqueued ${samples.length} jobs; outcomes as they arrive:`);
 
     const rows = await Promise.all(
-      samples.map(async (sample, i) => {
-        const jobId = added[i]?.jobId ?? '';
-        return await followJob(sample, jobId, queue, events, options.timeoutMs, out);
-      }),
+      samples.map((sample, i) => followJob(sample, jobIds[i] ?? '', queue, events, options.timeoutMs, out)),
     );
     // Every outcome must also reach the receiver, verified.
     const deadline = Date.now() + options.timeoutMs;
@@ -193,6 +188,40 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       }
     }
   }
+}
+
+/**
+ * Enqueues the samples; one that must come after another (`after`) is enqueued once the other's
+ * call was accepted (its ledger record left 'submitting'). Returns the job ids, in order.
+ */
+async function enqueueSamples(
+  samples: readonly SampleJob[],
+  queue: Queue,
+  ledger: Ledger,
+  deadline: number,
+): Promise<string[]> {
+  const jobIds: string[] = [];
+  const now = samples.flatMap((sample, i) => (sample.after ? [] : [i]));
+  const added = await enqueueJobs(
+    queue,
+    now.map((i) => ({ data: samples[i]?.data })),
+  );
+  now.forEach((i, k) => {
+    jobIds[i] = added[k]?.jobId ?? '';
+  });
+  for (const [i, sample] of samples.entries()) {
+    if (!sample.after) continue;
+    const before = jobIds[samples.findIndex((s) => s.label === sample.after)] ?? '';
+    for (;;) {
+      const record = await ledger.getByJobId(before);
+      if (record && record.status !== 'submitting') break;
+      if (Date.now() > deadline) throw new Error(`demo: "${sample.after}" was never submitted`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const [job] = await enqueueJobs(queue, [{ data: sample.data }]);
+    jobIds[i] = job?.jobId ?? '';
+  }
+  return jobIds;
 }
 
 async function followJob(

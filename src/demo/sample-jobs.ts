@@ -19,6 +19,8 @@ export interface SampleJob {
   label: string;
   expected: 'completed' | 'failed' | 'expired' | 'rejected';
   data: Record<string, unknown>;
+  /** Enqueued only once SageMaker accepted the call of the sample with this label. */
+  after?: string;
 }
 
 /** Sample jobs: successes, a staged large body, a model failure, an invalid job, one that expires. */
@@ -63,6 +65,8 @@ export function sampleJobs(successes: number): SampleJob[] {
   jobs.push({
     label: 'queued past its TTL (expires)',
     expected: 'expired',
+    // Behind the blocker at the endpoint, whatever order the dispatcher's calls go in.
+    after: 'slow blocker',
     data: { endpointName: 'demo-busy', body: 'too late', requestTTLSeconds: 60, invocationTimeoutSeconds: 1 },
   });
   return jobs;

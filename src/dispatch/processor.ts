@@ -10,7 +10,7 @@ import { checkInferenceId, MAX_BODY_BYTES } from '../contract/api-constraints.js
 import type { ValidJob } from '../contract/job.js';
 import { isFinalStatus } from '../contract/status.js';
 import { validateJob } from '../contract/validate-job.js';
-import type { Capacity } from '../flow/capacity.js';
+import type { Capacity, CapacityGrant } from '../flow/capacity.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { LedgerPrivateFields, LedgerRecord } from '../ledger/record.js';
 import { inferenceLogger, type Logger } from '../observability/logger.js';
@@ -39,6 +39,17 @@ export interface DispatchDeps {
 }
 
 type FullRecord = LedgerRecord & LedgerPrivateFields;
+
+/**
+ * What a parked pickup throws: BullMQ only checks its class, so one instance serves every
+ * park (an Error's stack trace is costly to capture on the hot path).
+ */
+const PARKED = new DelayedError('parked');
+
+/** Whether an inline body goes to S3 first (too large for Body, or staging forced). */
+function needsStaging(valid: ValidJob, forceStaging: boolean): boolean {
+  return valid.bodyBytes !== undefined && (valid.bodyBytes.length > MAX_BODY_BYTES || forceStaging);
+}
 
 /** Why a job failed, as BullMQ stores it (the job's failedReason). */
 function failureMessage(record: Pick<LedgerRecord, 'status' | 'failureReason'>): string {
@@ -103,27 +114,45 @@ export class DispatchProcessor {
     }
 
     const valid = validation.job;
-    const claim = await ledger.claim({
-      jobId,
-      jobTimestamp: job.timestamp,
-      suppliedInferenceId: valid.inferenceId,
-      newInferenceId: uuidv7(),
-      endpointName: valid.endpointName,
-      initialStatus: 'submitting',
-      metadata: valid.metadata ?? null,
-      webhookUrl: valid.webhook?.url ?? config.webhooks.defaultUrl,
-      webhookSecret: valid.webhook?.secret,
-      inputLocation: valid.inputLocation,
-    });
+    // The inference's deadline if its call went now: its in-flight slot's first lease.
+    const leaseUntil = inferenceDeadline(
+      this.now(),
+      valid.requestTTLSeconds,
+      valid.invocationTimeoutSeconds,
+      config.expiry.graceSeconds,
+      config.expiry.timeScale,
+    );
+    // Flow control decides in the claim's round trip, unless the payload must be staged in
+    // S3 first (under a key derived from the inferenceId the claim decides).
+    const plan = needsStaging(valid, config.dispatch.forceStaging)
+      ? undefined
+      : this.deps.capacity.planAcquire?.(valid.endpointName, leaseUntil, jobId);
+    const claim = await ledger.claim(
+      {
+        jobId,
+        jobTimestamp: job.timestamp,
+        suppliedInferenceId: valid.inferenceId,
+        newInferenceId: uuidv7(),
+        endpointName: valid.endpointName,
+        initialStatus: 'submitting',
+        metadata: valid.metadata ?? null,
+        webhookUrl: valid.webhook?.url ?? config.webhooks.defaultUrl,
+        webhookSecret: valid.webhook?.secret,
+        inputLocation: valid.inputLocation,
+      },
+      undefined,
+      plan,
+    );
     if (claim.kind === 'duplicate') {
       throw new UnrecoverableError(
         `rejected: inferenceId "${claim.inferenceId}" is already used by another job (inferenceId must be unique)`,
       );
     }
-    const log = inferenceLogger(this.deps.logger, { inferenceId: claim.inferenceId, jobId });
-    if (claim.status === 'submitting') return this.dispatch(job, token, valid, claim.inferenceId, log);
+    if (claim.status === 'submitting')
+      return this.dispatch(job, token, valid, claim.inferenceId, leaseUntil, claim.grant);
     // The claim of a record past 'submitting' brings the record along (no second read).
     const record = claim.record ?? (await this.record(claim.inferenceId));
+    const log = inferenceLogger(this.deps.logger, { inferenceId: claim.inferenceId, jobId });
     if (record.status === 'submitted') return this.checkParked(job, token, record, log);
     return this.finish(record);
   }
@@ -150,7 +179,7 @@ export class DispatchProcessor {
   /** Parks the job until `untilMs` without holding a lock or spending an attempt. */
   private async park(job: Job, token: string | undefined, untilMs: number): Promise<never> {
     await job.moveToDelayed(Math.max(untilMs, this.now() + 1), token);
-    throw new DelayedError();
+    throw PARKED;
   }
 
   private async dispatch(
@@ -158,15 +187,17 @@ export class DispatchProcessor {
     token: string | undefined,
     valid: ValidJob,
     inferenceId: string,
-    log: Logger,
+    leaseUntil: number,
+    claimed: CapacityGrant | undefined,
   ): Promise<DispatchResult> {
     const { config, ledger, capacity } = this.deps;
     const policy = policyFor(config.endpoints, valid.endpointName);
+    const log = inferenceLogger(this.deps.logger, { inferenceId, jobId: job.id });
 
     let inputLocation = valid.inputLocation;
     let body: Buffer | undefined;
     if (valid.bodyBytes !== undefined) {
-      if (valid.bodyBytes.length > MAX_BODY_BYTES || config.dispatch.forceStaging) {
+      if (needsStaging(valid, config.dispatch.forceStaging)) {
         inputLocation = await stagePayload(
           this.deps.s3,
           config.staging.s3Uri,
@@ -179,15 +210,8 @@ export class DispatchProcessor {
       }
     }
 
-    const leaseUntil = inferenceDeadline(
-      this.now(),
-      valid.requestTTLSeconds,
-      valid.invocationTimeoutSeconds,
-      config.expiry.graceSeconds,
-      config.expiry.timeScale,
-    );
     const waiterId = job.id ?? inferenceId;
-    let grant = await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, job.id);
+    let grant = claimed ?? (await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, job.id));
     // A slot due shortly is waited for here (a bounded few jobs per process): parked, the job
     // would be woken behind every job already waiting for a worker.
     for (let i = 0; i < 3 && !grant.granted && (await capacity.waitLocally(waiterId, grant)); i++)
@@ -197,7 +221,7 @@ export class DispatchProcessor {
       await job.moveToDelayed(Math.max(grant.retryAtMs, this.now() + 1), token);
       // Its turn may have come while it was still active (nobody could wake it then).
       if (await capacity.missedWake(valid.endpointName, waiterId, grant)) await job.promote().catch(() => {});
-      throw new DelayedError();
+      throw PARKED;
     }
 
     let output: { OutputLocation?: string; FailureLocation?: string };
@@ -218,14 +242,11 @@ export class DispatchProcessor {
         }),
       );
     } catch (err) {
-      await capacity.answered(valid.endpointName, inferenceId);
-      await capacity.release(valid.endpointName, inferenceId);
+      await capacity.refused(valid.endpointName, inferenceId);
       return this.onCallError(job, token, inferenceId, err, log);
     }
-    await capacity.answered(valid.endpointName, inferenceId);
     this.deps.metrics?.apiCalls.inc({ endpoint: valid.endpointName, outcome: 'accepted' });
     await this.deps.hooks?.afterInvoke?.(inferenceId);
-    await capacity.onAccepted(valid.endpointName);
 
     const submittedAt = this.now();
     const deadline = inferenceDeadline(
@@ -240,21 +261,6 @@ export class DispatchProcessor {
       failureLocation: output.FailureLocation,
       inputLocation,
     };
-    // The lease renewal is sent with the ledger write rather than after it (one round trip
-    // less to wait for): when the notification won the race, the terminal transition has
-    // released the slot already, and the renewal (ZADD XX) never adds it back.
-    const [advanced] = await Promise.all([
-      ledger.advance(inferenceId, 'submitted', {
-        set: { submittedAt, deadlineAt: deadline, ...locations },
-        fill: locations,
-      }),
-      capacity.extend(valid.endpointName, inferenceId, deadline),
-    ]);
-    if (advanced.kind === 'stale' && isFinalStatus(advanced.current)) {
-      // The notification won the race: the record is resolved already.
-      return this.finish(await this.record(inferenceId));
-    }
-    log.info({ endpointName: valid.endpointName, outputLocation: output.OutputLocation }, 'submitted');
     const wakeAt = policy.notifications
       ? deadline
       : nextPollAt(
@@ -265,26 +271,22 @@ export class DispatchProcessor {
           deadline,
           config.expiry.timeScale,
         );
-    return this.parkAwaitingOutcome(job, token, inferenceId, wakeAt);
-  }
-
-  /**
-   * Parks a submitted inference's job until `wakeAt`. A resolution that lands between the
-   * ledger write and the park could not promote a job that was still active, so after
-   * parking the record is read again and the job promoted if it is final already.
-   */
-  private async parkAwaitingOutcome(
-    job: Job,
-    token: string | undefined,
-    inferenceId: string,
-    wakeAt: number,
-  ): Promise<never> {
-    await job.moveToDelayed(Math.max(wakeAt, this.now() + 1), token);
-    const status = await this.deps.ledger.status(inferenceId);
-    if (status && isFinalStatus(status)) {
-      await job.promote().catch(() => {});
-    }
-    throw new DelayedError();
+    // The ledger write, the flow bookkeeping and the park go out together (one round trip):
+    // - the lease renewal (ZADD XX) never adds back a slot a notification released first;
+    // - a notification that resolves the record after the ledger write finds the job active
+    //   or parked: the completion consumer wakes it either way (JobWaker.wakeResolved);
+    // - one that resolved it before makes the write stale: the job, parked by then, is
+    //   woken here.
+    const fields = { set: { submittedAt, deadlineAt: deadline, ...locations }, fill: locations };
+    const accept = capacity.planAccepted?.(valid.endpointName, inferenceId, deadline);
+    const [advanced] = await Promise.all([
+      ledger.advance(inferenceId, 'submitted', fields, submittedAt, accept),
+      accept ? undefined : capacity.accepted(valid.endpointName, inferenceId, deadline),
+      job.moveToDelayed(Math.max(wakeAt, this.now() + 1), token),
+    ]);
+    if (advanced.kind === 'stale' && isFinalStatus(advanced.current)) await job.promote().catch(() => {});
+    else log.info({ endpointName: valid.endpointName, outputLocation: output.OutputLocation }, 'submitted');
+    throw PARKED;
   }
 
   private async onCallError(
@@ -351,7 +353,7 @@ export class DispatchProcessor {
     const now = this.now();
     const deadline = record.deadlineAt ? Date.parse(record.deadlineAt) : now;
     const polling = !policyFor(config.endpoints, record.endpointName).notifications;
-    if (now < deadline && !polling) return this.parkAwaitingOutcome(job, token, record.inferenceId, deadline);
+    if (now < deadline && !polling) return this.park(job, token, deadline);
 
     const outcome = await checkS3Outcome(this.deps.s3, record.outputLocation, record.failureLocation);
     if (outcome.kind === 'completed') {
@@ -371,10 +373,9 @@ export class DispatchProcessor {
       log.warn('expired');
     } else {
       const submittedAt = record.submittedAt ? Date.parse(record.submittedAt) : now;
-      return this.parkAwaitingOutcome(
+      return this.park(
         job,
         token,
-        record.inferenceId,
         nextPollAt(
           submittedAt,
           now,

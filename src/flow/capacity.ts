@@ -11,6 +11,27 @@ export type CapacityRefusal = { granted: false; reason: WaitReason; retryAtMs: n
 /** What the dispatcher asks flow control before each InvokeEndpointAsync call. */
 export type CapacityGrant = { granted: true } | CapacityRefusal;
 
+/**
+ * An acquire decision to be taken inside another script, in the same round trip (the
+ * ledger's claim, see src/ledger/scripts.ts CLAIM_AND_ACQUIRE): the keys and arguments of the
+ * flow `acquire` function, with the inferenceId (args[1]) filled in by that script, and what
+ * to do with its reply.
+ */
+export interface AcquirePlan {
+  keys: string[];
+  args: (string | number)[];
+  settle(inferenceId: string, reply: string[]): CapacityGrant;
+}
+
+/**
+ * Flow control's bookkeeping of an accepted call (see Capacity.accepted), to be run inside
+ * the ledger's `submitted` transition (src/ledger/scripts.ts ADVANCE_AND_ACCEPT).
+ */
+export interface AcceptPlan {
+  keys: string[];
+  args: (string | number)[];
+}
+
 export interface Capacity {
   /**
    * Takes a call token (endpoint and account rate) and an in-flight slot for the inference,
@@ -22,6 +43,11 @@ export interface Capacity {
     leaseUntilMs: number,
     jobId?: string,
   ): Promise<CapacityGrant>;
+  /**
+   * The same decision as acquire, to be taken by another script (the ledger's claim) in its
+   * round trip. Absent when flow control keeps no state in Redis.
+   */
+  planAcquire?(endpointName: string, leaseUntilMs: number, jobId: string): AcquirePlan;
   /**
    * For a `rate` refusal whose slot is near: waits for it in this process and returns true
    * (the caller asks again), when fewer than a few jobs already wait here; false when the
@@ -35,18 +61,20 @@ export interface Capacity {
    */
   missedWake(endpointName: string, jobId: string, refusal: CapacityRefusal): Promise<boolean>;
   /**
-   * The call granted to this inference got its answer (accepted, refused or failed): the
-   * hard windows count it from about when SageMaker received it if that was late.
+   * SageMaker accepted the call granted to this inference: the hard windows count it from
+   * about when SageMaker received it (its answer) if that was late, and its in-flight slot
+   * is leased until `leaseUntilMs` (the inference's deadline).
    */
-  answered(endpointName: string, inferenceId: string): Promise<void>;
-  /** Gives back a slot taken for a call that SageMaker did not accept. */
-  release(endpointName: string, inferenceId: string): Promise<void>;
-  /** Renews the lease of an accepted inference's slot until its deadline. */
-  extend(endpointName: string, inferenceId: string, leaseUntilMs: number): Promise<void>;
+  accepted(endpointName: string, inferenceId: string, leaseUntilMs: number): Promise<void>;
+  /** The same bookkeeping as accepted, to be run by the ledger's script; absent without Redis state. */
+  planAccepted?(endpointName: string, inferenceId: string, leaseUntilMs: number): AcceptPlan;
+  /**
+   * The call granted to this inference was not accepted (an error, or no answer): it counts
+   * in the hard windows from its answer, and its in-flight slot goes back.
+   */
+  refused(endpointName: string, inferenceId: string): Promise<void>;
   /** The endpoint answered throttling or 503. */
   onSlowDown(endpointName: string): Promise<void>;
-  /** The endpoint accepted a call. */
-  onAccepted(endpointName: string): Promise<void>;
 }
 
 /** No limits: every call may go at once. */
@@ -60,9 +88,7 @@ export class UnlimitedCapacity implements Capacity {
   async missedWake(): Promise<boolean> {
     return false;
   }
-  async answered(): Promise<void> {}
-  async release(): Promise<void> {}
-  async extend(): Promise<void> {}
+  async accepted(): Promise<void> {}
+  async refused(): Promise<void> {}
   async onSlowDown(): Promise<void> {}
-  async onAccepted(): Promise<void> {}
 }

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { type EndpointPolicies, policyFor } from '../config/endpoint-policies.js';
-import type { Capacity, CapacityGrant, CapacityRefusal } from './capacity.js';
+import type { AcceptPlan, AcquirePlan, Capacity, CapacityGrant, CapacityRefusal } from './capacity.js';
 import { type FlowKeys, flowKeys } from './keys.js';
-import { ACQUIRE, ANSWERED, EXTEND, INSPECT, RELEASE, SLOW_DOWN, STILL_WAITING } from './scripts.js';
+import { ACCEPTED, ACQUIRE, ANSWERED, INSPECT, REFUSED, SLOW_DOWN, STILL_WAITING } from './scripts.js';
 
 /** How far ahead an endpoint's reservations reach (at least two slots at very low rates). */
 export const RESERVATION_HORIZON_MS = 1000;
@@ -27,10 +27,10 @@ export interface RedisCapacityOptions {
 
 type FlowRedis = Redis & {
   smadFlowAcquire(...args: (string | number)[]): Promise<string[]>;
-  smadFlowRelease(...args: (string | number)[]): Promise<string>;
   smadFlowStillWaiting(...args: (string | number)[]): Promise<number>;
   smadFlowAnswered(...args: (string | number)[]): Promise<number>;
-  smadFlowExtend(...args: (string | number)[]): Promise<number>;
+  smadFlowAccepted(...args: (string | number)[]): Promise<number>;
+  smadFlowRefused(...args: (string | number)[]): Promise<string>;
   smadFlowSlowDown(...args: (string | number)[]): Promise<string>;
   smadFlowInspect(...args: (string | number)[]): Promise<[string, number, number, number]>;
 };
@@ -102,8 +102,8 @@ export class RedisCapacity implements Capacity {
       redis.defineCommand('smadFlowAcquire', { numberOfKeys: 11, lua: ACQUIRE });
       redis.defineCommand('smadFlowStillWaiting', { numberOfKeys: 1, lua: STILL_WAITING });
       redis.defineCommand('smadFlowAnswered', { numberOfKeys: 2, lua: ANSWERED });
-      redis.defineCommand('smadFlowRelease', { numberOfKeys: 2, lua: RELEASE });
-      redis.defineCommand('smadFlowExtend', { numberOfKeys: 1, lua: EXTEND });
+      redis.defineCommand('smadFlowAccepted', { numberOfKeys: 3, lua: ACCEPTED });
+      redis.defineCommand('smadFlowRefused', { numberOfKeys: 4, lua: REFUSED });
       redis.defineCommand('smadFlowSlowDown', { numberOfKeys: 1, lua: SLOW_DOWN });
       redis.defineCommand('smadFlowInspect', { numberOfKeys: 5, lua: INSPECT });
     }
@@ -120,37 +120,61 @@ export class RedisCapacity implements Capacity {
     leaseUntilMs: number,
     jobId = inferenceId,
   ): Promise<CapacityGrant> {
+    const plan = this.planAcquire(endpointName, leaseUntilMs, jobId);
+    const args = [...plan.args];
+    args[1] = inferenceId;
+    return plan.settle(inferenceId, await this.redis.smadFlowAcquire(...plan.keys, ...args));
+  }
+
+  planAcquire(endpointName: string, leaseUntilMs: number, jobId: string): AcquirePlan {
     const s = this.settings();
     const policy = policyFor(s.endpoints, endpointName);
     const k = this.keys;
     const now = this.now();
-    const reply = await this.redis.smadFlowAcquire(
-      k.inFlight(endpointName),
-      k.waiting(endpointName),
-      k.adaptive(endpointName),
-      k.cursor(endpointName),
-      k.calls(endpointName),
-      k.reservations(endpointName),
-      k.rateQueue(endpointName),
-      k.accountCursor,
-      k.accountCalls,
-      k.accountReservations,
-      k.endpoints,
-      now,
-      inferenceId,
-      jobId,
-      leaseUntilMs + (s.leaseGraceMs ?? 0),
-      policy.maxTps,
-      policy.burst,
-      policy.maxInFlight,
-      s.accountMaxTps,
-      this.recoveryPerSec(policy.maxTps),
-      s.waitFallbackSeconds * 1000,
-      1000 + s.windowMarginMs,
-      endpointName,
-      s.reservationHorizonMs ?? RESERVATION_HORIZON_MS,
-      s.callHoldMs ?? DEFAULT_CALL_HOLD_MS,
-    );
+    return {
+      keys: [
+        k.inFlight(endpointName),
+        k.waiting(endpointName),
+        k.adaptive(endpointName),
+        k.cursor(endpointName),
+        k.calls(endpointName),
+        k.reservations(endpointName),
+        k.rateQueue(endpointName),
+        k.accountCursor,
+        k.accountCalls,
+        k.accountReservations,
+        k.endpoints,
+      ],
+      args: [
+        now,
+        '', // the inferenceId: known once the ledger's claim decided it
+        jobId,
+        leaseUntilMs + (s.leaseGraceMs ?? 0),
+        policy.maxTps,
+        policy.burst,
+        policy.maxInFlight,
+        s.accountMaxTps,
+        this.recoveryPerSec(policy.maxTps),
+        s.waitFallbackSeconds * 1000,
+        1000 + s.windowMarginMs,
+        endpointName,
+        s.reservationHorizonMs ?? RESERVATION_HORIZON_MS,
+        s.callHoldMs ?? DEFAULT_CALL_HOLD_MS,
+      ],
+      settle: (inferenceId, reply) =>
+        this.settle(reply, inferenceId, jobId, now, policy.maxTps > 0, s.accountMaxTps > 0),
+    };
+  }
+
+  /** Acts on an acquire decision: wakes the jobs it popped, remembers a granted call. */
+  private settle(
+    reply: string[],
+    inferenceId: string,
+    jobId: string,
+    now: number,
+    onEndpoint: boolean,
+    onAccount: boolean,
+  ): CapacityGrant {
     // Jobs this decision popped (a freed slot, or their turn for a reservation) are woken,
     // without holding up this call: a job that cannot be woken yet (still being parked)
     // wakes itself (missedWake).
@@ -163,8 +187,8 @@ export class RedisCapacity implements Capacity {
       }
       this.pendingCalls.set(inferenceId, {
         member: `${inferenceId}@${now}`,
-        endpoint: policy.maxTps > 0,
-        account: s.accountMaxTps > 0,
+        endpoint: onEndpoint,
+        account: onAccount,
       });
       return { granted: true };
     }
@@ -218,36 +242,60 @@ export class RedisCapacity implements Capacity {
     return (await this.redis.smadFlowStillWaiting(set, jobId)) === 0;
   }
 
+  /**
+   * The arguments that stamp a granted call's answer in the hard windows (see the answered
+   * script), forgetting the call; flags '0' when this process granted no such call.
+   */
+  private answerArgs(inferenceId: string): (string | number)[] {
+    const call = this.pendingCalls.get(inferenceId);
+    this.pendingCalls.delete(inferenceId);
+    const margin = this.settings().windowMarginMs;
+    return [
+      call?.member ?? '',
+      this.now() - margin,
+      2 * (1000 + margin),
+      call?.endpoint ? 1 : 0,
+      call?.account ? 1 : 0,
+    ];
+  }
+
+  /** The call granted to this inference got its answer (only the hard windows change). */
   async answered(endpointName: string, inferenceId: string): Promise<void> {
     const call = this.pendingCalls.get(inferenceId);
-    if (!call) return;
-    this.pendingCalls.delete(inferenceId);
-    if (!(call.endpoint || call.account)) return;
-    const margin = this.settings().windowMarginMs;
-    const at = this.now() - margin;
+    if (!call || !(call.endpoint || call.account)) {
+      this.pendingCalls.delete(inferenceId);
+      return;
+    }
     await this.redis.smadFlowAnswered(
       this.keys.calls(endpointName),
       this.keys.accountCalls,
-      call.member,
-      at,
-      2 * (1000 + margin),
-      call.endpoint ? 1 : 0,
-      call.account ? 1 : 0,
+      ...this.answerArgs(inferenceId),
     );
   }
 
-  async release(endpointName: string, inferenceId: string): Promise<void> {
-    const waiter = await this.redis.smadFlowRelease(
+  async accepted(endpointName: string, inferenceId: string, leaseUntilMs: number): Promise<void> {
+    const plan = this.planAccepted(endpointName, inferenceId, leaseUntilMs);
+    await this.redis.smadFlowAccepted(...plan.keys, ...plan.args);
+  }
+
+  planAccepted(endpointName: string, inferenceId: string, leaseUntilMs: number): AcceptPlan {
+    const grace = this.settings().leaseGraceMs ?? 0;
+    return {
+      keys: [this.keys.calls(endpointName), this.keys.accountCalls, this.keys.inFlight(endpointName)],
+      args: [...this.answerArgs(inferenceId), inferenceId, leaseUntilMs + grace],
+    };
+  }
+
+  async refused(endpointName: string, inferenceId: string): Promise<void> {
+    const waiter = await this.redis.smadFlowRefused(
+      this.keys.calls(endpointName),
+      this.keys.accountCalls,
       this.keys.inFlight(endpointName),
       this.keys.waiting(endpointName),
+      ...this.answerArgs(inferenceId),
       inferenceId,
     );
     if (waiter && this.onSlotFreed) await this.onSlotFreed(waiter);
-  }
-
-  async extend(endpointName: string, inferenceId: string, leaseUntilMs: number): Promise<void> {
-    const grace = this.settings().leaseGraceMs ?? 0;
-    await this.redis.smadFlowExtend(this.keys.inFlight(endpointName), inferenceId, leaseUntilMs + grace);
   }
 
   async onSlowDown(endpointName: string): Promise<void> {
@@ -262,10 +310,6 @@ export class RedisCapacity implements Capacity {
       this.recoveryPerSec(policy.maxTps),
       s.slowDownCooldownMs,
     );
-  }
-
-  async onAccepted(): Promise<void> {
-    // Recovery is computed from the time since the last decrease: nothing to write.
   }
 
   /** State of every endpoint seen or configured (for `smad status --endpoints` and metrics). */

@@ -70,16 +70,20 @@ end
  * Returns {verdict, retryAt, jobIdToWake...}: verdict 'ok' | 'in-flight' (in the waiting
  * set) | 'rate' (holds a reservation, or waits for the window) | 'rate-queue' (in the rate
  * queue); the jobs after retryAt were popped by this decision and must be woken.
+ * Written as a Lua function `acquire(K, A)` (K: the keys, A: the arguments), so that another
+ * script takes the decision in its own round trip: the ledger's claim does
+ * (src/ledger/scripts.ts, CLAIM_AND_ACQUIRE).
  */
-export const ACQUIRE = `${EFFECTIVE_RATE}
+export const ACQUIRE_FUNCTION = `${EFFECTIVE_RATE}
+local function acquire(K, A)
 local inflight, waiting, adaptive, epCursor, epCalls, resv, queue, acctCursor, acctCalls, acctResv, endpoints =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
-local now = tonumber(ARGV[1])
-local id, jobId, leaseUntil = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local maxTps, burst, maxInFlight, acctTps = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local recoveryPerSec, fallbackMs, windowMs = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local horizonMs, holdMs = tonumber(ARGV[13]), tonumber(ARGV[14])
-redis.call('SADD', endpoints, ARGV[12])
+  K[1], K[2], K[3], K[4], K[5], K[6], K[7], K[8], K[9], K[10], K[11]
+local now = tonumber(A[1])
+local id, jobId, leaseUntil = A[2], A[3], tonumber(A[4])
+local maxTps, burst, maxInFlight, acctTps = tonumber(A[5]), tonumber(A[6]), tonumber(A[7]), tonumber(A[8])
+local recoveryPerSec, fallbackMs, windowMs = tonumber(A[9]), tonumber(A[10]), tonumber(A[11])
+local horizonMs, holdMs = tonumber(A[13]), tonumber(A[14])
+redis.call('SADD', endpoints, A[12])
 local wake = {}
 local function reply(verdict, retryAt)
   return {verdict, tostring(retryAt), unpack(wake)}
@@ -186,7 +190,7 @@ redis.call('HDEL', acctResv, jobId)
 redis.call('ZREM', queue, jobId)
 redis.call('ZREM', waiting, jobId)
 -- Logged as in flight until answered (see answered).
-local member = id .. '@' .. ARGV[1]
+local member = id .. '@' .. A[1]
 if maxTps > 0 then
   redis.call('ZADD', epCalls, now + holdMs, member)
   redis.call('PEXPIRE', epCalls, holdMs + windowMs * 2)
@@ -197,6 +201,10 @@ if acctTps > 0 then
 end
 redis.call('ZADD', inflight, leaseUntil, id)
 return reply('ok', 0)
+end
+`;
+
+export const ACQUIRE = `${ACQUIRE_FUNCTION}return acquire(KEYS, ARGV)
 `;
 
 /**
@@ -215,31 +223,54 @@ return 0
  * exactly until the answer + 1 s: score = answer - margin (the windows are 1 s + margin).
  * KEYS: epCalls, acctCalls. ARGV: member, at, ttlMs, onEndpoint (0/1), onAccount (0/1).
  */
-export const ANSWERED = `
-local function stamp(key)
-  redis.call('ZADD', key, ARGV[2], ARGV[1])
-  if redis.call('PTTL', key) < tonumber(ARGV[3]) then redis.call('PEXPIRE', key, ARGV[3]) end
+const ANSWERED_FUNCTION = `
+local function answered(epCalls, acctCalls, member, at, ttlMs, onEndpoint, onAccount)
+  local function stamp(key)
+    redis.call('ZADD', key, at, member)
+    if redis.call('PTTL', key) < tonumber(ttlMs) then redis.call('PEXPIRE', key, ttlMs) end
+  end
+  if onEndpoint == '1' then stamp(epCalls) end
+  if onAccount == '1' then stamp(acctCalls) end
 end
-if ARGV[4] == '1' then stamp(KEYS[1]) end
-if ARGV[5] == '1' then stamp(KEYS[2]) end
+`;
+
+export const ANSWERED = `${ANSWERED_FUNCTION}
+answered(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 return 1
 `;
 
 /**
- * release: a slot taken for a call SageMaker did not accept goes back; the oldest waiter
- * is returned to be woken. KEYS: inflight, waiting. ARGV: inferenceId.
+ * accepted: SageMaker accepted the call. Its answer is stamped in the hard windows (see
+ * answered) and its in-flight lease renewed until the inference's deadline (XX: a slot the
+ * notification released already, when it won the race, is never added back).
+ * KEYS: epCalls, acctCalls, inflight. ARGV: member, at, ttlMs, onEndpoint, onAccount,
+ * inferenceId, leaseUntil. Also a Lua function `accepted(K, A)`, which the ledger's
+ * `submitted` transition runs in its round trip (src/ledger/scripts.ts, ADVANCE_AND_ACCEPT).
  */
-export const RELEASE = `
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
-  local popped = redis.call('ZPOPMIN', KEYS[2])
+export const ACCEPTED_FUNCTION = `${ANSWERED_FUNCTION}
+local function accepted(K, A)
+  answered(K[1], K[2], A[1], A[2], A[3], A[4], A[5])
+  return redis.call('ZADD', K[3], 'XX', A[7], A[6])
+end
+`;
+
+export const ACCEPTED = `${ACCEPTED_FUNCTION}return accepted(KEYS, ARGV)
+`;
+
+/**
+ * refused: the call got an answer that was not an acceptance (an error, or no answer): it is
+ * stamped in the hard windows like any answer and its in-flight slot goes back; the oldest
+ * waiter is returned to be woken ('' if none).
+ * KEYS: epCalls, acctCalls, inflight, waiting. ARGV: member, at, ttlMs, onEndpoint,
+ * onAccount, inferenceId.
+ */
+export const REFUSED = `${ANSWERED_FUNCTION}
+answered(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if redis.call('ZREM', KEYS[3], ARGV[6]) == 1 then
+  local popped = redis.call('ZPOPMIN', KEYS[4])
   if popped[1] then return popped[1] end
 end
 return ''
-`;
-
-/** extend: renew an in-flight lease (XX: never re-adds a released slot). KEYS: inflight. ARGV: id, leaseUntil. */
-export const EXTEND = `
-return redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
 `;
 
 /**

@@ -1,12 +1,15 @@
 import type { Cluster, Redis } from 'ioredis';
 import { type InferenceStatus, isFinalStatus } from '../contract/status.js';
+import type { AcceptPlan, AcquirePlan, CapacityGrant } from '../flow/capacity.js';
 import { type LedgerKeys, ledgerKeys } from './keys.js';
 import { type LedgerPrivateFields, type LedgerRecord, parseRecord } from './record.js';
-import { ADVANCE, CLAIM, NOTE_RETRY, SET_FIELDS } from './scripts.js';
+import { ADVANCE, ADVANCE_AND_ACCEPT, CLAIM, CLAIM_AND_ACQUIRE, NOTE_RETRY, SET_FIELDS } from './scripts.js';
 
 type LedgerRedis = (Redis | Cluster) & {
   smadLedgerClaim(...args: (string | number)[]): Promise<string[]>;
+  smadLedgerClaimAndAcquire(...args: (string | number)[]): Promise<string[]>;
   smadLedgerAdvance(...args: (string | number)[]): Promise<string[]>;
+  smadLedgerAdvanceAndAccept(...args: (string | number)[]): Promise<string[]>;
   smadLedgerNoteRetry(...args: (string | number)[]): Promise<number>;
   smadLedgerSetFields(...args: (string | number)[]): Promise<number>;
 };
@@ -34,6 +37,8 @@ export type ClaimResult =
       status: InferenceStatus;
       /** The whole record, on an 'existing' claim of a record past 'submitting'. */
       record?: LedgerRecord & LedgerPrivateFields;
+      /** Flow control's decision, when the claim took one (a record being submitted). */
+      grant?: CapacityGrant;
     }
   | { kind: 'duplicate'; inferenceId: string; status: InferenceStatus };
 
@@ -93,18 +98,22 @@ export class Ledger {
     this.flowBase = `${prefix}:flow`;
     if (!('smadLedgerClaim' in redis)) {
       redis.defineCommand('smadLedgerClaim', { numberOfKeys: 2, lua: CLAIM });
+      redis.defineCommand('smadLedgerClaimAndAcquire', { numberOfKeys: 13, lua: CLAIM_AND_ACQUIRE });
       redis.defineCommand('smadLedgerAdvance', { numberOfKeys: 2, lua: ADVANCE });
+      redis.defineCommand('smadLedgerAdvanceAndAccept', { numberOfKeys: 5, lua: ADVANCE_AND_ACCEPT });
       redis.defineCommand('smadLedgerNoteRetry', { numberOfKeys: 1, lua: NOTE_RETRY });
       redis.defineCommand('smadLedgerSetFields', { numberOfKeys: 1, lua: SET_FIELDS });
     }
     this.redis = redis as LedgerRedis;
   }
 
-  /** First step of every pickup: finds this job's record, or writes it (write-ahead). */
-  async claim(input: ClaimInput, now = Date.now()): Promise<ClaimResult> {
-    const [kind, inferenceId, status, ...flat] = await this.redis.smadLedgerClaim(
-      this.keys.job(input.jobId),
-      this.keys.outbox,
+  /**
+   * First step of every pickup: finds this job's record, or writes it (write-ahead). With an
+   * acquire plan, a record being submitted also gets flow control's decision for its call in
+   * the same round trip (`grant`).
+   */
+  async claim(input: ClaimInput, now = Date.now(), acquire?: AcquirePlan): Promise<ClaimResult> {
+    const claimArgs = [
       this.ledgerBase,
       this.flowBase,
       input.jobId,
@@ -121,11 +130,23 @@ export class Ledger {
       input.inputLocation ?? '',
       this.retentionSeconds,
       input.jobTimestamp,
-    );
+    ];
+    const claimKeys = [this.keys.job(input.jobId), this.keys.outbox];
+    const [kind, inferenceId, status, ...rest] = acquire
+      ? await this.redis.smadLedgerClaimAndAcquire(
+          ...claimKeys,
+          ...acquire.keys,
+          ...claimArgs,
+          ...acquire.args,
+        )
+      : await this.redis.smadLedgerClaim(...claimKeys, ...claimArgs);
     if (kind === 'created' && input.initialStatus === 'rejected') this.hooks.onFinal?.('rejected');
     const result = { kind, inferenceId, status: status as InferenceStatus } as ClaimResult;
-    if (kind === 'existing' && flat.length > 0 && result.kind === 'existing') {
-      const record = parseRecord(fromFlat(flat));
+    if (result.kind === 'duplicate') return result;
+    if (status === 'submitting') {
+      if (acquire) result.grant = acquire.settle(inferenceId as string, rest);
+    } else if (kind === 'existing' && rest.length > 0) {
+      const record = parseRecord(fromFlat(rest));
       if (record) result.record = record;
     }
     return result;
@@ -134,26 +155,23 @@ export class Ledger {
   /**
    * Moves a record forward to `to`, writing `set` fields if it moves and `fill` fields
    * wherever still empty. A late or duplicate write returns 'stale' and changes nothing else.
+   * With an accept plan (to 'submitted'), flow control's bookkeeping of the accepted call runs
+   * in the same round trip, whatever the transition found.
    */
   async advance(
     inferenceId: string,
     to: InferenceStatus,
     fields: { set?: LedgerFields; fill?: LedgerFields } = {},
     now = Date.now(),
+    accept?: AcceptPlan,
   ): Promise<AdvanceResult> {
     const payload = JSON.stringify({ set: encodeFields(fields.set), fill: encodeFields(fields.fill) });
-    const reply = await this.redis.smadLedgerAdvance(
-      this.keys.inference(inferenceId),
-      this.keys.outbox,
-      this.ledgerBase,
-      this.flowBase,
-      inferenceId,
-      to,
-      now,
-      this.retentionSeconds,
-      // cjson turns {} into an array-less empty table either way; both are handled.
-      payload,
-    );
+    const keys = [this.keys.inference(inferenceId), this.keys.outbox];
+    // cjson turns {} into an array-less empty table either way; both are handled.
+    const args = [this.ledgerBase, this.flowBase, inferenceId, to, now, this.retentionSeconds, payload];
+    const reply = accept
+      ? await this.redis.smadLedgerAdvanceAndAccept(...keys, ...accept.keys, ...args, ...accept.args)
+      : await this.redis.smadLedgerAdvance(...keys, ...args);
     if (reply[0] === 'ok') {
       const waiter = reply[3];
       if (isFinalStatus(to)) this.hooks.onFinal?.(to);

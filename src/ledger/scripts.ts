@@ -7,6 +7,8 @@
  * Redis Cluster the hash-tagged prefix keeps them in one slot.
  */
 
+import { ACCEPTED_FUNCTION, ACQUIRE_FUNCTION } from '../flow/scripts.js';
+
 const TRANSITION_TABLE = `
 local forward = {
   submitting = { submitted = true, completed = true, failed = true, expired = true, rejected = true, dispatch_failed = true },
@@ -49,12 +51,13 @@ end
  * resolved job, or checks a parked one) is followed by the record's fields and values, so
  * that pickup needs no second read.
  */
-export const CLAIM = `${TRANSITION_TABLE}${FINALIZE}
-local idxKey, outboxKey = KEYS[1], KEYS[2]
-local ledgerBase, flowBase, jobId, jobTs = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local suppliedId, newId, endpoint, now = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local initial, reason, metadata, webhookUrl = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
-local webhookSecret, inputLocation, retention, enqueuedAt = ARGV[13], ARGV[14], tonumber(ARGV[15]), ARGV[16]
+const CLAIM_FUNCTION = `${TRANSITION_TABLE}${FINALIZE}
+local function claim(K, A)
+local idxKey, outboxKey = K[1], K[2]
+local ledgerBase, flowBase, jobId, jobTs = A[1], A[2], A[3], A[4]
+local suppliedId, newId, endpoint, now = A[5], A[6], A[7], A[8]
+local initial, reason, metadata, webhookUrl = A[9], A[10], A[11], A[12]
+local webhookSecret, inputLocation, retention, enqueuedAt = A[13], A[14], tonumber(A[15]), A[16]
 
 local existing = redis.call('GET', idxKey)
 if existing then
@@ -87,6 +90,28 @@ if final[initial] then
   finalize(ledgerBase, flowBase, infKey, outboxKey, id, initial, now, retention)
 end
 return {'created', id, initial}
+end
+`;
+
+export const CLAIM = `${CLAIM_FUNCTION}return claim(KEYS, ARGV)
+`;
+
+/**
+ * claimAndAcquire: a claim, then, when the record is being submitted, flow control's acquire
+ * decision for it (src/flow/scripts.ts), in one round trip: the first pickup of a job both
+ * writes its record and takes its call's capacity.
+ * KEYS: the claim's two keys, then acquire's eleven. ARGV: the claim's sixteen arguments,
+ * then acquire's fourteen (its inferenceId, the second, is the one the claim decided).
+ * Returns the claim's reply; when the record is 'submitting', followed by acquire's reply.
+ */
+export const CLAIM_AND_ACQUIRE = `${CLAIM_FUNCTION}${ACQUIRE_FUNCTION}
+local claimed = claim({KEYS[1], KEYS[2]}, {unpack(ARGV, 1, 16)})
+if claimed[1] == 'duplicate' or claimed[3] ~= 'submitting' then return claimed end
+local args = {unpack(ARGV, 17, 30)}
+args[2] = claimed[2]
+local granted = acquire({unpack(KEYS, 3, 13)}, args)
+for i = 1, #granted do claimed[3 + i] = granted[i] end
+return claimed
 `;
 
 /**
@@ -99,11 +124,12 @@ return {'created', id, initial}
  * Returns {'ok', previousStatus, jobId, waiterJobId} | {'stale', currentStatus, jobId} | {'missing'}:
  * waiterJobId is a job that waited for the in-flight slot this transition freed ('' if none).
  */
-export const ADVANCE = `${TRANSITION_TABLE}${FINALIZE}
-local infKey, outboxKey = KEYS[1], KEYS[2]
-local ledgerBase, flowBase, id, to, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local retention = tonumber(ARGV[6])
-local fields = cjson.decode(ARGV[7])
+const ADVANCE_FUNCTION = `${TRANSITION_TABLE}${FINALIZE}
+local function advance(K, A)
+local infKey, outboxKey = K[1], K[2]
+local ledgerBase, flowBase, id, to, now = A[1], A[2], A[3], A[4], A[5]
+local retention = tonumber(A[6])
+local fields = cjson.decode(A[7])
 local status = redis.call('HGET', infKey, 'status')
 if not status then return {'missing'} end
 if type(fields.fill) == 'table' then
@@ -125,6 +151,24 @@ end
 local waiter = ''
 if final[to] then waiter = finalize(ledgerBase, flowBase, infKey, outboxKey, id, to, now, retention) end
 return {'ok', status, jobId, waiter}
+end
+`;
+
+export const ADVANCE = `${ADVANCE_FUNCTION}return advance(KEYS, ARGV)
+`;
+
+/**
+ * advanceAndAccept: an advance (to 'submitted': SageMaker accepted the call), then flow
+ * control's bookkeeping of the accepted call (src/flow/scripts.ts, accepted), in one round
+ * trip. The bookkeeping runs whatever the advance found: its lease renewal never adds back a
+ * slot that a notification, resolving the record first, released.
+ * KEYS: the advance's two keys, then accepted's three. ARGV: the advance's seven arguments,
+ * then accepted's seven. Returns the advance's reply.
+ */
+export const ADVANCE_AND_ACCEPT = `${ADVANCE_FUNCTION}${ACCEPTED_FUNCTION}
+local advanced = advance({KEYS[1], KEYS[2]}, {unpack(ARGV, 1, 7)})
+accepted({KEYS[3], KEYS[4], KEYS[5]}, {unpack(ARGV, 8, 14)})
+return advanced
 `;
 
 /**

@@ -131,7 +131,7 @@ describe('RedisCapacity', () => {
     const refused = await capacity.acquire('capped', 'g3', clock + 60_000, 'job-g3');
     // Woken by a freed slot; at the latest after waitFallbackSeconds.
     expect(refused).toEqual({ granted: false, reason: 'in-flight', retryAtMs: clock + 30_000 });
-    await capacity.release('capped', 'g2');
+    await capacity.refused('capped', 'g2');
     expect(woken).toEqual(['job-g3']);
     expect(await capacity.acquire('capped', 'g3', clock + 60_000, 'job-g3')).toEqual({ granted: true });
     expect(await capacity.acquire('capped', 'g4', clock + 60_000, 'job-g4')).toMatchObject({
@@ -365,7 +365,114 @@ describe('RedisCapacity', () => {
     settings.leaseGraceMs = 1_500;
     await capacity.acquire('capped', 'l1', clock + 100, 'job-l1');
     expect(Number(await redis.zscore(capacity.keys.inFlight('capped'), 'l1'))).toBe(clock + 1_600);
-    await capacity.extend('capped', 'l1', clock + 200);
+    await capacity.accepted('capped', 'l1', clock + 200);
     expect(Number(await redis.zscore(capacity.keys.inFlight('capped'), 'l1'))).toBe(clock + 1_700);
+  });
+
+  describe("in the ledger's round trips", () => {
+    const claimInput = (jobId: string, inferenceId: string, endpointName = 'capped') => ({
+      jobId,
+      jobTimestamp: 1,
+      newInferenceId: inferenceId,
+      endpointName,
+      initialStatus: 'submitting' as const,
+    });
+    const inFlight = async (endpoint = 'capped') =>
+      redis.zrange(capacity.keys.inFlight(endpoint), '0', '-1', 'WITHSCORES');
+
+    it('a claim takes the decision for the inference it decides, exactly as acquire would', async () => {
+      const ledger = new Ledger(redis, 't', 3600);
+      const plan = (jobId: string) => capacity.planAcquire('capped', clock + 60_000, jobId);
+      const first = await ledger.claim(claimInput('job-c1', 'c1'), clock, plan('job-c1'));
+      expect(first).toMatchObject({ kind: 'created', inferenceId: 'c1', grant: { granted: true } });
+      // The same job picked up again: the same inference, which holds its slot already.
+      const again = await ledger.claim(claimInput('job-c1', 'unused'), clock, plan('job-c1'));
+      expect(again).toMatchObject({ kind: 'existing', inferenceId: 'c1', grant: { granted: true } });
+      expect(await ledger.claim(claimInput('job-c2', 'c2'), clock, plan('job-c2'))).toMatchObject({
+        grant: { granted: true },
+      });
+      const full = await ledger.claim(claimInput('job-c3', 'c3'), clock, plan('job-c3'));
+      // Refused for the cap, and written ahead all the same (its pickup comes back to it).
+      expect(full).toMatchObject({
+        kind: 'created',
+        status: 'submitting',
+        grant: { granted: false, reason: 'in-flight', retryAtMs: clock + 30_000 },
+      });
+      expect(await inFlight()).toEqual(['c1', String(clock + 60_000), 'c2', String(clock + 60_000)]);
+      expect(await redis.zrange(capacity.keys.waiting('capped'), '0', '-1')).toEqual(['job-c3']);
+    });
+
+    it('a claim takes no decision for a duplicate id or a record past submitting', async () => {
+      const ledger = new Ledger(redis, 't', 3600);
+      await ledger.claim(claimInput('job-d1', 'd1', 'other'), clock);
+      const duplicate = await ledger.claim(
+        { ...claimInput('job-d2', 'x'), suppliedInferenceId: 'd1' },
+        clock,
+        capacity.planAcquire('capped', clock + 60_000, 'job-d2'),
+      );
+      expect(duplicate).toEqual({ kind: 'duplicate', inferenceId: 'd1', status: 'submitting' });
+      await ledger.advance('d1', 'submitted');
+      await ledger.advance('d1', 'completed');
+      const finished = await ledger.claim(
+        claimInput('job-d1', 'x', 'capped'),
+        clock,
+        capacity.planAcquire('capped', clock + 60_000, 'job-d1'),
+      );
+      expect(finished).toMatchObject({
+        kind: 'existing',
+        status: 'completed',
+        record: { inferenceId: 'd1' },
+      });
+      expect(finished).not.toHaveProperty('grant');
+      expect(await inFlight()).toEqual([]);
+    });
+
+    it('the submitted transition renews the lease and stamps the answer, but never revives a slot the notification freed', async () => {
+      settings.leaseGraceMs = 1_000;
+      const ledger = new Ledger(redis, 't', 3600);
+      for (const id of ['a1', 'a2'])
+        expect(
+          await ledger.claim(
+            claimInput(`job-${id}`, id),
+            clock,
+            capacity.planAcquire('capped', clock + 100, `job-${id}`),
+          ),
+        ).toMatchObject({ grant: { granted: true } });
+      const deadline = clock + 50_000;
+      const ok = await ledger.advance(
+        'a1',
+        'submitted',
+        {},
+        clock,
+        capacity.planAccepted('capped', 'a1', deadline),
+      );
+      expect(ok).toMatchObject({ kind: 'ok', previous: 'submitting' });
+      // The notification for a2 came first: its slot is gone and stays gone.
+      await ledger.advance('a2', 'completed');
+      const stale = await ledger.advance(
+        'a2',
+        'submitted',
+        {},
+        clock,
+        capacity.planAccepted('capped', 'a2', deadline),
+      );
+      expect(stale).toMatchObject({ kind: 'stale', current: 'completed' });
+      expect(await inFlight()).toEqual(['a1', String(deadline + 1_000)]);
+    });
+
+    it('the submitted transition stamps the call in the hard windows from its answer', async () => {
+      const ledger = new Ledger(redis, 't', 3600);
+      await ledger.claim(
+        claimInput('job-w1', 'w1', 'slow'),
+        clock,
+        capacity.planAcquire('slow', clock + 60_000, 'job-w1'),
+      );
+      const calls = capacity.keys.calls('slow');
+      // In flight until answered: it counts in every window until the request timeout.
+      expect(Number((await redis.zrange(calls, '0', '-1', 'WITHSCORES'))[1])).toBeGreaterThan(clock + 1_000);
+      clock += 40;
+      await ledger.advance('w1', 'submitted', {}, clock, capacity.planAccepted('slow', 'w1', clock + 60_000));
+      expect(await redis.zrange(calls, '0', '-1', 'WITHSCORES')).toEqual([`w1@${clock - 40}`, String(clock)]);
+    });
   });
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { RequestRecord } from '../../src/emulator/index.js';
 import type { EndpointFlowState } from '../../src/flow/redis-capacity.js';
 import { ACQUIRE } from '../../src/flow/scripts.js';
+import { CLAIM_AND_ACQUIRE } from '../../src/ledger/scripts.js';
 import type { AwsStack } from '../support/emulator.js';
 import type { PrivateRedis } from '../support/redis-server.js';
 import { freshPrefix, type SmadHarness, startSmad } from '../support/smad.js';
@@ -163,13 +164,15 @@ export function quantile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number;
 }
 
-/** ioredis runs defined commands by EVALSHA of the script's SHA1. */
-const ACQUIRE_SHA = createHash('sha1').update(ACQUIRE).digest('hex');
+/** ioredis runs defined commands by EVALSHA of the script's SHA1: the scripts that take a flow decision. */
+const ACQUIRE_SHAS = new Set(
+  [ACQUIRE, CLAIM_AND_ACQUIRE].map((lua) => createHash('sha1').update(lua).digest('hex')),
+);
 
 /**
  * Counts the commands a Redis server runs while it is on (MONITOR, on a raw socket):
  * `client` = commands sent by clients (round trips; a script call counts once), `lua` =
- * commands run inside scripts, `acquires` = flow-control decisions (the acquire script),
+ * commands run inside scripts, `acquires` = flow-control decisions (the scripts that take one),
  * `byCommand` = client commands by name.
  */
 export async function monitorCommands(redis: PrivateRedis): Promise<{
@@ -208,7 +211,7 @@ export async function monitorCommands(redis: PrivateRedis): Promise<{
       client++;
       const name = (match[2] ?? '').toLowerCase();
       byCommand[name] = (byCommand[name] ?? 0) + 1;
-      if (name === 'evalsha' && match[3] === ACQUIRE_SHA) acquires++;
+      if (name === 'evalsha' && ACQUIRE_SHAS.has(match[3] ?? '')) acquires++;
     }
   });
   socket.write('MONITOR\r\n');

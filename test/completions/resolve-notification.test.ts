@@ -1,0 +1,91 @@
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { CompletionNotification } from '../../src/completions/parse-notification.js';
+import { resolveNotification } from '../../src/completions/resolve-notification.js';
+import { JobWaker } from '../../src/dispatch/job-waker.js';
+import { Ledger } from '../../src/ledger/ledger.js';
+import { ParkingRig } from '../support/parking-worker.js';
+import { waitFor } from '../support/wait-for.js';
+
+describe('resolveNotification', () => {
+  let rig: ParkingRig;
+  let redis: Redis;
+  let ledger: Ledger;
+  let n = 0;
+
+  beforeAll(async () => {
+    rig = await ParkingRig.start('inference', 'r');
+    redis = rig.server.client();
+    ledger = new Ledger(redis, 'r', 3600);
+  });
+  afterEach(() => rig.closeWorker());
+  afterAll(async () => {
+    redis?.disconnect();
+    await rig?.stop();
+  });
+
+  const notification = (inferenceId: string): CompletionNotification => ({
+    kind: 'notification',
+    inferenceId,
+    status: 'completed',
+    endpointName: 'ep',
+    outputLocation: `s3://out/${inferenceId}.out`,
+    responseContentType: 'application/json',
+    failureReason: null,
+    responseBody: null,
+    eventTime: null,
+    delivery: 'raw',
+  });
+
+  /** A submitted inference whose job the parking worker holds active. */
+  async function submittedAndActive(): Promise<{ jobId: string; inferenceId: string }> {
+    const worker = rig.startWorker();
+    const jobId = `job-${++n}`;
+    const inferenceId = `inf-${n}`;
+    const job = await rig.queue.add('j', {}, { jobId });
+    await ledger.claim({
+      jobId,
+      jobTimestamp: job.timestamp,
+      newInferenceId: inferenceId,
+      endpointName: 'ep',
+      initialStatus: 'submitting',
+    });
+    await ledger.advance(inferenceId, 'submitted');
+    await waitFor(() => worker.active.has(jobId), { what: 'the job active' });
+    return { jobId, inferenceId };
+  }
+
+  it("wakes a job resolved while its dispatcher was still parking it (the record was 'submitted')", async () => {
+    const { jobId, inferenceId } = await submittedAndActive();
+    let tries = 0;
+    const waker = new JobWaker(rig.queue, async () => {
+      if (++tries === 1) {
+        rig.worker?.release(jobId);
+        await waitFor(async () => await rig.parked(jobId), { what: 'the job parked' });
+      }
+    });
+    expect(await resolveNotification(ledger, waker, notification(inferenceId))).toBe('resolved');
+    expect(tries).toBe(1);
+    const job = await rig.queue.getJob(jobId);
+    expect(await job?.waitUntilFinished(rig.events, 15_000)).toBe('finished');
+    expect(await ledger.status(inferenceId)).toBe('completed');
+  });
+
+  it('a duplicate notification wakes the job once, without waiting', async () => {
+    const { jobId, inferenceId } = await submittedAndActive();
+    const never = new JobWaker(rig.queue, async () => {
+      throw new Error('no retry expected');
+    });
+    const waker = new JobWaker(rig.queue);
+    // Resolved first (its job active), then parked: the duplicate finds it parked.
+    const first = resolveNotification(ledger, waker, notification(inferenceId));
+    await waitFor(async () => (await ledger.status(inferenceId)) === 'completed', {
+      what: 'the record resolved',
+    });
+    rig.worker?.release(jobId);
+    expect(await first).toBe('resolved');
+    expect(await resolveNotification(ledger, never, notification(inferenceId))).toBe('duplicate');
+    const job = await rig.queue.getJob(jobId);
+    expect(await job?.waitUntilFinished(rig.events, 15_000)).toBe('finished');
+  });
+});
