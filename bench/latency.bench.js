@@ -29,7 +29,6 @@ import { parseArgs } from 'node:util';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { Queue } from 'bullmq';
 import { createSnsClient } from '../dist/aws/clients.js';
-import { webhookIdFor } from '../dist/contract/webhook-event.js';
 import { Ledger } from '../dist/ledger/ledger.js';
 import { startAws } from './lib/aws.js';
 import { cpuMs, NODE, runMain, sleep, spawnTracked, stopChild, waitFor } from './lib/proc.js';
@@ -231,23 +230,7 @@ async function measure({ pub, receiver, ids, rate, warmup, consumerPid, redis, l
   // smad only: where the time goes, from the ledger's resolvedAt (same clock, ms).
   const toLedger = [];
   const fromLedger = [];
-  const relayLag = [];
-  const pickupLag = [];
-  const attempt = [];
   if (redis) {
-    const jobKeys = ids.map((id) => `${PREFIX}:${QUEUE}-webhooks:${webhookIdFor(id, 'inference.completed')}`);
-    const jobs = await Promise.all(jobKeys.map((k) => redis.admin.hmget(k, 'timestamp', 'processedOn')));
-    const resolvedAll = await Promise.all(
-      ids.map((id) => redis.admin.hget(`${PREFIX}:ledger:inf:${id}`, 'resolvedAt')),
-    );
-    ids.forEach((id, i) => {
-      const [ts, processed] = jobs[i].map(Number);
-      const arrival = receiver.arrivals.get(id);
-      if (!ts || !processed || arrival === undefined) return;
-      relayLag.push(ts - Number(resolvedAll[i]));
-      pickupLag.push(processed - ts);
-      attempt.push(arrival - processed);
-    });
     const resolved = await Promise.all(
       ids.map((id) => redis.admin.hget(`${PREFIX}:ledger:inf:${id}`, 'resolvedAt')),
     );
@@ -277,9 +260,6 @@ async function measure({ pub, receiver, ids, rate, warmup, consumerPid, redis, l
     cpuPerMessage: cpu / ids.length,
     loopDelay,
     toLedger: { p50: percentile(toLedger, 50), p99: percentile(toLedger, 99) },
-    relayLag: { p50: percentile(relayLag, 50), p99: percentile(relayLag, 99) },
-    pickupLag: { p50: percentile(pickupLag, 50), p99: percentile(pickupLag, 99) },
-    attempt: { p50: percentile(attempt, 50), p99: percentile(attempt, 99) },
     fromLedger: { p50: percentile(fromLedger, 50), p99: percentile(fromLedger, 99) },
   };
 }
@@ -366,9 +346,6 @@ export async function main(argv = []) {
           );
           say(
             `             publish → ledger resolved p50 ${fmt(r.toLedger.p50, 1)} / p99 ${fmt(r.toLedger.p99, 1)} ms; resolved → webhook p50 ${fmt(r.fromLedger.p50, 1)} / p99 ${fmt(r.fromLedger.p99, 1)} ms`,
-          );
-          say(
-            `             (resolved → delivery job added ${fmt(r.relayLag.p50, 1)} / ${fmt(r.relayLag.p99, 1)}, added → picked up ${fmt(r.pickupLag.p50, 1)} / ${fmt(r.pickupLag.p99, 1)}, picked up → arrival ${fmt(r.attempt.p50, 1)} / ${fmt(r.attempt.p99, 1)})`,
           );
           if (r.loopDelay)
             say(

@@ -413,7 +413,7 @@ export const schemaDefinition = {
       env: 'SMAD_WEBHOOK_TIMEOUT_SECONDS',
     },
     concurrency: {
-      doc: 'Deliveries in progress at once in this process.',
+      doc: 'Delivery attempts in progress at once in this process, for first attempts (the outbox relay) and for retries (the delivery worker) each.',
       format: 'positive-int',
       default: 16,
       env: 'SMAD_WEBHOOK_CONCURRENCY',

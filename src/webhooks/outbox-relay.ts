@@ -1,12 +1,16 @@
 /**
- * The outbox relay: turns the ledger's outcome events into delivery jobs. Every terminal
+ * The outbox relay: turns the ledger's outcome events into webhook deliveries. Every terminal
  * transition appends `{type, inferenceId, at}` to the outbox stream in the same Lua script;
  * the relay reads the stream through a consumer group (any number of smad processes may run
- * it), builds the payload once from the ledger record and adds a delivery job whose id is the
- * event's webhook-id. An entry is acknowledged (XACK + XDEL) only after the job was added,
- * so a crash in between re-relays the entry, and adding a job whose id already exists is a
- * no-op. Entries left pending by a dead consumer are claimed with XAUTOCLAIM; entries Redis
- * handed to a read whose reply a dropped connection lost are read again after the reconnect.
+ * it), builds the payload once from the ledger record, and makes the delivery's first attempt
+ * itself (up to webhooks.concurrency at once). Only a delivery that needs more (a retry, a
+ * first attempt scheduled later, a dead letter) becomes a job of the delivery queue, whose id
+ * is the event's webhook-id. An entry is acknowledged (XACK + XDEL) only after its attempt was
+ * recorded in the ledger and its job, if any, added: a crash in between relays the entry again
+ * (a delivery already recorded is recognised; at worst one attempt is made twice, with the
+ * same webhook-id), and adding a job whose id already exists is a no-op. Entries left pending
+ * by a dead consumer are claimed with XAUTOCLAIM; entries Redis handed to a read whose reply a
+ * dropped connection lost are read again after the reconnect.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -23,6 +27,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { LedgerPrivateFields, LedgerRecord } from '../ledger/record.js';
 import { inferenceLogger, type Logger } from '../observability/logger.js';
 import { duplicateConnection, type RedisClient } from '../runtime/redis-connection.js';
+import type { DeliveryAttempter } from './delivery-attempt.js';
 import type { DeliveryJobData, DeliveryQueue } from './delivery-queue.js';
 import { buildPayload } from './payload.js';
 import { type RandomSource, scheduledDelayMs } from './schedule.js';
@@ -39,8 +44,12 @@ export interface OutboxEntry {
 
 /** What relaying an entry did. All of them end with the entry acknowledged. */
 export type RelayOutcome =
-  /** A delivery job exists for the event (added now, or already there). */
+  /** The first attempt delivered the event. */
+  | 'delivered'
+  /** A delivery job exists for the event (added now, or already there): a retry, or a later first attempt. */
   | 'queued'
+  /** The first attempt ended the delivery without success (refused, 410): a failed job keeps it. */
+  | 'dead-lettered'
   /** The record has no webhook URL: nothing to deliver, `webhookState` is 'none'. */
   | 'no-url'
   /** The record shows the event was delivered or dead-lettered already (a re-relay). */
@@ -54,7 +63,7 @@ export type RelayOutcome =
 export type Presigner = (s3Uri: string, record: LedgerRecord) => Promise<string>;
 
 export interface OutboxRelayHooks {
-  /** Test hook: runs after the entry's delivery job was added, before the entry is acknowledged. */
+  /** Test hook: runs after the entry was relayed (attempted, job added), before it is acknowledged. */
   beforeAck?: (entry: OutboxEntry, outcome: RelayOutcome) => void | Promise<void>;
 }
 
@@ -64,6 +73,8 @@ export interface OutboxRelayOptions {
   connection: RedisClient;
   ledger: Ledger;
   queue: DeliveryQueue;
+  /** Makes the first attempts; without it every delivery goes through the delivery queue. */
+  attempter?: DeliveryAttempter;
   logger: Logger;
   /** Adds data.outputUrl / data.failureUrl when set (webhooks.presignSeconds > 0). */
   presigner?: Presigner;
@@ -76,7 +87,13 @@ export interface OutboxRelayOptions {
   blockMs?: number;
   /** Entries per read; default 100. */
   batchSize?: number;
-  /** Pending entries idle this long belong to a dead (or stuck) consumer and are claimed; default 60 s. */
+  /** Entries relayed at once (first attempts in progress); default webhooks.concurrency. */
+  concurrency?: number;
+  /**
+   * Pending entries idle this long belong to a dead (or stuck) consumer and are claimed;
+   * default 60 s, or more with a long webhook timeout: a live relay's entry stays pending for
+   * its whole first attempt, which another relay must not repeat.
+   */
   claimIdleMs?: number;
   /** How often pending entries are looked at; default 15 s. */
   claimIntervalMs?: number;
@@ -106,6 +123,11 @@ function streamEntries(reply: unknown[] | null): StreamEntry[] {
 
 const HANDLED_STATES = new Set(['delivered', 'failed', 'refused']);
 
+/** How long an entry may stay pending before another relay takes it over (see claimIdleMs). */
+export function defaultClaimIdleMs(attemptTimeoutMs: number): number {
+  return Math.max(60_000, 2 * attemptTimeoutMs + 15_000);
+}
+
 export class OutboxRelay {
   readonly group: string;
   readonly consumer: string;
@@ -114,6 +136,14 @@ export class OutboxRelay {
   private readonly batchSize: number;
   private readonly claimIdleMs: number;
   private readonly claimIntervalMs: number;
+  private readonly concurrency: number;
+  /** Entries being relayed, by stream id (never started twice at once). */
+  private readonly inFlight = new Set<string>();
+  /** Resolvers of waits for a free relay slot. */
+  private slotWaiters: (() => void)[] = [];
+  /** Relayed entries to acknowledge, sent together once per turn of the event loop. */
+  private acks: string[] = [];
+  private ackFlush: Promise<void> | undefined;
   private blocking: RedisClient | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
@@ -132,8 +162,9 @@ export class OutboxRelay {
     this.consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
     this.blockMs = options.blockMs ?? 2_000;
     this.batchSize = options.batchSize ?? 100;
-    this.claimIdleMs = options.claimIdleMs ?? 60_000;
+    this.claimIdleMs = options.claimIdleMs ?? defaultClaimIdleMs(options.attempter?.timeoutMs ?? 0);
     this.claimIntervalMs = options.claimIntervalMs ?? 15_000;
+    this.concurrency = Math.max(1, options.concurrency ?? options.config.webhooks.concurrency);
   }
 
   /** Creates the consumer group (from the start of the stream) if needed, and starts reading. */
@@ -159,6 +190,9 @@ export class OutboxRelay {
     this.stopping = true;
     this.wake?.();
     await this.loop;
+    // Relays in progress finish (each attempt is bounded by the webhook timeout).
+    while (this.inFlight.size > 0) await this.slotFreed();
+    await this.flushAcks();
     this.blocking?.disconnect();
     this.loop = undefined;
     this.blocking = undefined;
@@ -182,6 +216,9 @@ export class OutboxRelay {
           await this.claimStale();
           nextClaimAt = Date.now() + this.claimIntervalMs;
         }
+        // Read only as many entries as can be relayed now: the rest wait in the stream.
+        while (this.inFlight.size >= this.concurrency && !this.stopping) await this.slotFreed();
+        if (this.stopping) break;
         // Entries already this consumer's (from recoverFrom on; no blocking), else new ones.
         const recovering = this.recoverFrom;
         const reply = (await (this.blocking as RedisClient).call(
@@ -190,7 +227,7 @@ export class OutboxRelay {
           this.group,
           this.consumer,
           'COUNT',
-          this.batchSize,
+          Math.min(this.batchSize, this.concurrency - this.inFlight.size),
           ...(recovering === undefined
             ? ['BLOCK', Math.min(this.blockMs, Math.max(1, nextClaimAt - Date.now()))]
             : []),
@@ -204,7 +241,7 @@ export class OutboxRelay {
         if (entries.length > 0) {
           if (recovering !== undefined)
             logger.info({ count: entries.length }, 'relaying outbox entries read before a reconnect');
-          await this.handle(entries);
+          await this.relayAll(entries);
         }
         failures = 0;
       } catch (err) {
@@ -252,7 +289,7 @@ export class OutboxRelay {
       claimed += entries.length;
       if (entries.length > 0) {
         this.options.logger.info({ count: entries.length }, 'claimed outbox entries of a stalled relay');
-        await this.handle(entries);
+        await this.relayAll(entries);
       }
       if (cursor === '0-0' || this.stopping) break;
     }
@@ -273,39 +310,77 @@ export class OutboxRelay {
     }
   }
 
-  /** Relays a batch and acknowledges the entries that were relayed; failures stay pending. */
-  private async handle(raw: StreamEntry[]): Promise<void> {
+  /** Resolves when a relay slot frees (an entry's relay ended). */
+  private slotFreed(): Promise<void> {
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  /**
+   * Starts relaying entries, each as soon as a slot is free; returns once all are started.
+   * An entry already being relayed here (read again after a reconnect) is not started twice.
+   */
+  private async relayAll(raw: StreamEntry[]): Promise<void> {
+    for (const item of raw) {
+      if (this.inFlight.has(item[0])) continue;
+      while (this.inFlight.size >= this.concurrency) await this.slotFreed();
+      this.inFlight.add(item[0]);
+      void this.relayEntry(item).finally(() => {
+        this.inFlight.delete(item[0]);
+        const waiters = this.slotWaiters;
+        this.slotWaiters = [];
+        for (const resolve of waiters) resolve();
+      });
+    }
+  }
+
+  /** Relays one entry and queues its acknowledgement; a failure leaves it pending. */
+  private async relayEntry(item: StreamEntry): Promise<void> {
     const { logger, hooks } = this.options;
-    const done: string[] = [];
-    await Promise.all(
-      raw.map(async (item) => {
-        const parsed = parseEntry(item);
-        try {
-          if ('malformed' in parsed) {
-            logger.warn({ entryId: parsed.id }, 'outbox entry without type, inferenceId or at; dropped');
-            await hooks?.beforeAck?.({ id: parsed.id, type: '', inferenceId: '', at: 0 }, 'malformed');
-          } else {
-            const outcome = await this.relay(parsed);
-            await hooks?.beforeAck?.(parsed, outcome);
-          }
-          done.push(parsed.id);
-        } catch (err) {
-          logger.error({ err, entryId: parsed.id }, 'could not relay outbox entry; it stays pending');
-        }
-      }),
-    );
-    if (done.length > 0) {
-      await this.options.connection
-        .multi()
-        .xack(this.stream, this.group, ...done)
-        .xdel(this.stream, ...done)
-        .exec();
+    const parsed = parseEntry(item);
+    try {
+      if ('malformed' in parsed) {
+        logger.warn({ entryId: parsed.id }, 'outbox entry without type, inferenceId or at; dropped');
+        await hooks?.beforeAck?.({ id: parsed.id, type: '', inferenceId: '', at: 0 }, 'malformed');
+      } else {
+        const outcome = await this.relay(parsed);
+        await hooks?.beforeAck?.(parsed, outcome);
+      }
+      this.acks.push(parsed.id);
+      this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
+      await this.ackFlush;
+    } catch (err) {
+      logger.error({ err, entryId: parsed.id }, 'could not relay outbox entry; it stays pending');
     }
   }
 
   /**
-   * Relays one event: reads the record, and either adds the delivery job (idempotent: its id
-   * is the webhook-id) or records that there is nothing to deliver. Does not acknowledge.
+   * Acknowledges the relayed entries (XACK + XDEL, together). If that fails they stay pending,
+   * are relayed again after claimIdleMs, and found handled.
+   */
+  private async flushAcks(): Promise<void> {
+    this.ackFlush = undefined;
+    const ids = this.acks;
+    this.acks = [];
+    if (ids.length === 0) return;
+    try {
+      await this.options.connection
+        .multi()
+        .xack(this.stream, this.group, ...ids)
+        .xdel(this.stream, ...ids)
+        .exec();
+    } catch (err) {
+      this.options.logger.warn(
+        { err, count: ids.length },
+        'could not acknowledge outbox entries; they stay pending',
+      );
+    }
+  }
+
+  /**
+   * Relays one event: reads the record, and either makes the delivery's first attempt (adding
+   * a delivery job when more is needed), adds the delivery job (a first attempt scheduled
+   * later; idempotent: its id is the webhook-id), or records that there is nothing to
+   * deliver. Does not acknowledge.
    */
   async relay(entry: OutboxEntry): Promise<RelayOutcome> {
     const { ledger, config, queue } = this.options;
@@ -335,6 +410,9 @@ export class OutboxRelay {
     if (HANDLED_STATES.has(record.webhook.state)) return 'handled-before';
     const type = this.eventType(entry, record);
     const webhookId = webhookIdFor(record.inferenceId, type);
+    // Attempts recorded already: this entry was relayed before (its acknowledgement was lost)
+    // and the delivery went on as a job; make sure that job exists, and attempt nothing here.
+    const earlier = record.webhook.attempts;
     const data: DeliveryJobData = {
       webhookId,
       type,
@@ -344,15 +422,32 @@ export class OutboxRelay {
       body: await this.body(record, type, entry.at, log),
       ownSecret: record.webhookSecret !== null,
       eventAt: entry.at,
-      attempts: 0,
-      totalAttempts: 0,
+      attempts: earlier,
+      totalAttempts: earlier,
       replays: 0,
-      lastStatus: null,
-      lastError: null,
+      lastStatus: record.webhook.lastStatus,
+      lastError: record.webhook.lastError,
       lastAttemptAt: null,
       deadLetter: null,
     };
-    const delay = scheduledDelayMs(config.webhooks.scheduleSeconds, 1, this.options.random) ?? 0;
+    const delay = scheduledDelayMs(config.webhooks.scheduleSeconds, earlier + 1, this.options.random);
+    if (delay === undefined) {
+      await queue.add(type, { ...data, deadLetter: 'exhausted' }, { jobId: webhookId });
+      return 'dead-lettered';
+    }
+    const { attempter } = this.options;
+    if (attempter && earlier === 0 && delay === 0) {
+      const attempted = await attempter.attempt(data);
+      if (attempted.kind === 'delivered') return 'delivered';
+      if (attempted.kind === 'dead') {
+        // A failed job is the dead letter: the worker fails it at its pickup.
+        await queue.add(type, attempted.data, { jobId: webhookId });
+        return 'dead-lettered';
+      }
+      await queue.add(type, attempted.data, { jobId: webhookId, delay: Math.max(1, attempted.delayMs) });
+      log.debug({ webhookId, type, delay: attempted.delayMs }, 'webhook retry queued');
+      return 'queued';
+    }
     await queue.add(type, data, { jobId: webhookId, ...(delay > 0 ? { delay } : {}) });
     log.debug({ webhookId, type, delay }, 'webhook delivery queued');
     return 'queued';

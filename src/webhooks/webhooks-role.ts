@@ -1,6 +1,7 @@
 /**
- * The webhooks role: the outbox relay and the delivery worker, started and stopped together
- * (`smad start --roles webhooks`). Any number of processes may run it.
+ * The webhooks role: the outbox relay (first attempts) and the delivery worker (retries,
+ * replays), started and stopped together (`smad start --roles webhooks`). Any number of
+ * processes may run it.
  */
 
 import type { AwsSettings } from '../aws/clients.js';
@@ -8,8 +9,9 @@ import type { SmadConfig } from '../config/load.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../observability/logger.js';
 import type { RedisClient } from '../runtime/redis-connection.js';
+import { DeliveryAttempter, type DeliveryHooks } from './delivery-attempt.js';
 import { type DeliveryQueue, openDeliveryQueue } from './delivery-queue.js';
-import { type DeliveryHooks, DeliveryWorker } from './delivery-worker.js';
+import { DeliveryWorker } from './delivery-worker.js';
 import { OutboxRelay, type OutboxRelayHooks } from './outbox-relay.js';
 import { S3Presigner } from './presign.js';
 import type { RandomSource } from './schedule.js';
@@ -40,6 +42,7 @@ export interface WebhooksRoleOptions {
 
 export class WebhooksRole {
   readonly queue: DeliveryQueue;
+  readonly attempter: DeliveryAttempter;
   readonly relay: OutboxRelay;
   readonly delivery: DeliveryWorker;
   private readonly presigner: S3Presigner | undefined;
@@ -49,11 +52,23 @@ export class WebhooksRole {
     const { config, logger } = options;
     this.queue = openDeliveryQueue(config, options.connection);
     this.presigner = config.webhooks.presignSeconds > 0 ? new S3Presigner(config, options.aws) : undefined;
+    this.attempter = new DeliveryAttempter({
+      config,
+      ledger: options.ledger,
+      logger: logger.child({ component: 'webhook-delivery' }),
+      timeoutMs: options.timeoutMs,
+      random: options.random,
+      resolver: options.resolver,
+      hooks: options.hooks,
+      // First attempts (the relay) and retries (the worker) each run up to webhooks.concurrency.
+      maxSockets: 2 * Math.max(1, config.webhooks.concurrency),
+    });
     this.relay = new OutboxRelay({
       config,
       connection: options.connection,
       ledger: options.ledger,
       queue: this.queue,
+      attempter: this.attempter,
       logger: logger.child({ component: 'webhook-relay' }),
       presigner: this.presigner?.presign,
       random: options.random,
@@ -62,12 +77,8 @@ export class WebhooksRole {
     this.delivery = new DeliveryWorker({
       config,
       connection: options.connection,
-      ledger: options.ledger,
+      attempter: this.attempter,
       logger: logger.child({ component: 'webhook-delivery' }),
-      timeoutMs: options.timeoutMs,
-      random: options.random,
-      resolver: options.resolver,
-      hooks: options.hooks,
     });
   }
 
@@ -81,13 +92,14 @@ export class WebhooksRole {
   }
 
   /**
-   * Stops the relay (an entry being relayed finishes; unacknowledged ones are picked up by
-   * another process later), then the worker (attempts in progress finish, each bounded by the
+   * Stops the relay (entries being relayed finish, first attempts included, each bounded by
+   * the timeout; unacknowledged ones are picked up by another process later), then the worker (attempts in progress finish, each bounded by the
    * timeout; `force` abandons them to be retried), then closes the queue.
    */
   async close(force = false): Promise<void> {
     await this.relay.close();
     await this.delivery.close(force);
+    this.attempter.close();
     await this.queue.close();
     this.presigner?.close();
     this.started = false;

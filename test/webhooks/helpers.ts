@@ -7,7 +7,7 @@ import type { AwsSettings } from '../../src/aws/clients.js';
 import { loadConfig, type SmadConfig } from '../../src/config/load.js';
 import type { FinalStatus } from '../../src/contract/status.js';
 import { Ledger } from '../../src/ledger/ledger.js';
-import type { DeliveryAttemptOutcome } from '../../src/webhooks/delivery-worker.js';
+import type { DeliveryAttemptOutcome } from '../../src/webhooks/delivery-attempt.js';
 import { WebhooksRole, type WebhooksRoleOptions } from '../../src/webhooks/webhooks-role.js';
 import { freshPrefix } from '../support/smad.js';
 

@@ -3,7 +3,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { webhookIdFor } from '../../src/contract/webhook-event.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import { openDeliveryQueue } from '../../src/webhooks/delivery-queue.js';
-import { type OutboxEntry, OutboxRelay, type RelayOutcome } from '../../src/webhooks/outbox-relay.js';
+import {
+  defaultClaimIdleMs,
+  type OutboxEntry,
+  OutboxRelay,
+  type RelayOutcome,
+} from '../../src/webhooks/outbox-relay.js';
 import { PrivateRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait-for.js';
 import {
@@ -15,6 +20,15 @@ import {
   startHarness,
   testConfig,
 } from './helpers.js';
+
+describe('defaultClaimIdleMs', () => {
+  it('never takes over an entry whose first attempt may still be in progress', () => {
+    expect(defaultClaimIdleMs(15_000)).toBe(60_000);
+    expect(defaultClaimIdleMs(60_000)).toBe(135_000);
+    for (const timeout of [1_000, 15_000, 30_000, 120_000, 600_000])
+      expect(defaultClaimIdleMs(timeout)).toBeGreaterThan(timeout);
+  });
+});
 
 describe('outbox relay', () => {
   let redis: PrivateRedis;
@@ -29,6 +43,7 @@ describe('outbox relay', () => {
   });
   afterEach(async () => {
     for (const h of harnesses.splice(0)) await h.close();
+    receiver.reply = () => ({ status: 200, body: 'ok' });
   });
   afterAll(async () => {
     await receiver?.stop();
@@ -119,7 +134,8 @@ describe('outbox relay', () => {
     });
     expect(((await connection.xpending(outbox, 'webhook-relay')) as [number])[0]).toBe(0);
     expect(seen.map(([id]) => id)).toEqual([seen[0]?.[0], seen[0]?.[0]]);
-    expect(seen[1]?.[1]).toMatch(/^(queued|handled-before)$/);
+    // The first relay delivered it itself; the second found it delivered.
+    expect(seen.map(([, outcome]) => outcome)).toEqual(['delivered', 'handled-before']);
     expect(receiver.to('/once')).toHaveLength(1);
     expect(await survivor.role.queue.getJobCounts()).toMatchObject({
       waiting: 0,
@@ -127,7 +143,7 @@ describe('outbox relay', () => {
       active: 0,
       failed: 0,
     });
-    expect((await survivor.role.queue.getJob(webhookId))?.data.attempts).toBe(1);
+    expect(await survivor.role.queue.getJob(webhookId)).toBeUndefined();
   });
 
   it('recognises an event delivered earlier even after its job is gone', async () => {
@@ -193,5 +209,72 @@ describe('outbox relay', () => {
     await waitFor(() => outcomes.length === 2);
     expect(outcomes.sort()).toEqual(['malformed', 'missing']);
     await waitFor(async () => (await connection.xlen(h.ledger.keys.outbox)) === 0);
+  });
+
+  it('makes first attempts itself, at most webhooks.concurrency at once: a hanging receiver holds only its slots', async () => {
+    const config = testConfig(redis.url, {
+      'webhooks.secret': [newSecret()],
+      'webhooks.concurrency': 2,
+      'webhooks.scheduleSeconds': [0, 3600],
+    });
+    const h = await startHarness(connection, config, { timeoutMs: 1_000 });
+    harnesses.push(h);
+    const retriesWhenFastArrived: number[] = [];
+    receiver.reply = (req) => {
+      if (req.path.startsWith('/hang')) return 'hang';
+      if (req.path === '/after-hangs')
+        retriesWhenFastArrived.push(h.outcomes.filter((o) => o.result === 'retry').length);
+      return { status: 200 };
+    };
+    const fast = await resolveInference(h.ledger, { status: 'completed', webhookUrl: receiver.url('/fast') });
+    await waitFor(async () => (await h.ledger.get(fast))?.webhook.state === 'delivered');
+    await resolveInference(h.ledger, { status: 'completed', webhookUrl: receiver.url('/hang-1') });
+    await resolveInference(h.ledger, { status: 'completed', webhookUrl: receiver.url('/hang-2') });
+    const behind = await resolveInference(h.ledger, {
+      status: 'completed',
+      webhookUrl: receiver.url('/after-hangs'),
+    });
+    await waitFor(async () => (await h.ledger.get(behind))?.webhook.state === 'delivered', {
+      what: 'the event behind the hanging ones delivered',
+    });
+    // Both slots were held by the hanging receiver: the next event went only once one of them
+    // had timed out (and was handed to the delivery queue for its retry).
+    expect(retriesWhenFastArrived).toHaveLength(1);
+    expect(retriesWhenFastArrived[0]).toBeGreaterThanOrEqual(1);
+    expect(await h.role.queue.getJobCounts()).toMatchObject({ delayed: 2, failed: 0 });
+  });
+
+  it('a failed first attempt becomes a delivery job that carries it; relaying the event again attempts nothing more', async () => {
+    const config = testConfig(redis.url, {
+      'webhooks.secret': [newSecret()],
+      'webhooks.scheduleSeconds': [0, 3600],
+    });
+    const outcomes: RelayOutcome[] = [];
+    const h = await startHarness(connection, config, {
+      relay: { hooks: { beforeAck: (_e, outcome) => void outcomes.push(outcome) } },
+    });
+    harnesses.push(h);
+    receiver.reply = () => ({ status: 503 });
+    const inferenceId = await resolveInference(h.ledger, {
+      status: 'failed',
+      webhookUrl: receiver.url('/first-fails'),
+    });
+    const webhookId = webhookIdFor(inferenceId, 'inference.failed');
+    await waitFor(() => outcomes.length === 1, { what: 'the entry relayed' });
+    expect(outcomes).toEqual(['queued']);
+    const job = await h.role.queue.getJob(webhookId);
+    expect(await job?.getState()).toBe('delayed');
+    expect(job?.data).toMatchObject({ attempts: 1, totalAttempts: 1, lastStatus: 503, deadLetter: null });
+    expect((await h.ledger.get(inferenceId))?.webhook).toMatchObject({ state: 'pending', attempts: 1 });
+    // The entry relayed again (its acknowledgement lost): the job stands, no second request.
+    const again = await h.role.relay.relay({
+      id: '0-1',
+      type: 'inference.failed',
+      inferenceId,
+      at: Date.now(),
+    });
+    expect(again).toBe('queued');
+    expect(receiver.to('/first-fails')).toHaveLength(1);
+    expect((await h.role.queue.getJob(webhookId))?.data).toMatchObject({ attempts: 1 });
   });
 });
