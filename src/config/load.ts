@@ -32,7 +32,13 @@ export interface SmadConfig {
     waitFallbackSeconds: number;
   };
   staging: { s3Uri: string };
-  expiry: { graceSeconds: number; timeScale: number; pollFirstSeconds: number; pollMaxSeconds: number };
+  expiry: {
+    graceSeconds: number;
+    timeScale: number;
+    pollFirstSeconds: number;
+    pollMaxSeconds: number;
+    checkGiveUpSeconds: number;
+  };
   completions: {
     queueUrls: string[];
     pollers: number;

@@ -332,6 +332,12 @@ export const schemaDefinition = {
       default: 300,
       env: 'SMAD_EXPIRY_POLL_MAX_SECONDS',
     },
+    checkGiveUpSeconds: {
+      doc: 'After the deadline, how long an S3 check that keeps failing (AccessDenied for a missing object without s3:ListBucket, a deleted bucket) is tried again before the inference expires with the S3 error as its reason.',
+      format: 'nat',
+      default: 3600,
+      env: 'SMAD_EXPIRY_CHECK_GIVE_UP_SECONDS',
+    },
   },
   completions: {
     queueUrls: {

@@ -3,7 +3,7 @@ import { InvokeEndpointAsyncCommand, type SageMakerRuntimeClient } from '@aws-sd
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { v7 as uuidv7 } from 'uuid';
 import { classifyAwsError } from '../aws/classify-error.js';
-import { checkS3Outcome } from '../completions/s3-outcome.js';
+import { checkS3Outcome, type S3Outcome } from '../completions/s3-outcome.js';
 import { policyFor } from '../config/endpoint-policies.js';
 import type { SmadConfig } from '../config/load.js';
 import { checkInferenceId, MAX_BODY_BYTES } from '../contract/api-constraints.js';
@@ -355,7 +355,15 @@ export class DispatchProcessor {
     const polling = !policyFor(config.endpoints, record.endpointName).notifications;
     if (now < deadline && !polling) return this.park(job, token, deadline);
 
-    const outcome = await checkS3Outcome(this.deps.s3, record.outputLocation, record.failureLocation);
+    let outcome: S3Outcome;
+    try {
+      outcome = await checkS3Outcome(this.deps.s3, record.outputLocation, record.failureLocation);
+    } catch (err) {
+      // Before the deadline (a poll) the pickup's own backoff tries again; after it, S3 is
+      // tried for a bounded time, then the inference expires naming why it could not be checked.
+      if (now < deadline) throw err;
+      return this.onFailedCheck(job, token, record, deadline, err, log);
+    }
     if (outcome.kind === 'completed') {
       await ledger.advance(record.inferenceId, 'completed', {
         set: { responseContentType: outcome.contentType ?? '' },
@@ -386,6 +394,44 @@ export class DispatchProcessor {
         ),
       );
     }
+    return this.finish(await this.record(record.inferenceId));
+  }
+
+  /**
+   * An S3 check after the deadline failed (not a 404: AccessDenied, which S3 answers for a
+   * missing object without s3:ListBucket, or a bucket gone): tried again with a growing wait
+   * until expiry.checkGiveUpSeconds past the deadline, then the inference expires with the
+   * error as its reason, instead of waiting forever.
+   */
+  private async onFailedCheck(
+    job: Job,
+    token: string | undefined,
+    record: FullRecord,
+    deadline: number,
+    err: unknown,
+    log: Logger,
+  ): Promise<DispatchResult> {
+    const { config, ledger } = this.deps;
+    const scale = config.expiry.timeScale;
+    const now = this.now();
+    const giveUpAt = deadline + config.expiry.checkGiveUpSeconds * 1000 * scale;
+    const e = err as { name?: string; message?: string };
+    const error = `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`;
+    if (now < giveUpAt) {
+      const wait = Math.min(300_000 * scale, Math.max(5_000 * scale, (now - deadline) / 2));
+      const retryAt = Math.min(giveUpAt, now + wait);
+      log.warn(
+        { error, retryAt: new Date(retryAt).toISOString() },
+        'S3 check after the deadline failed; will try again',
+      );
+      return this.park(job, token, retryAt);
+    }
+    await ledger.advance(record.inferenceId, 'expired', {
+      set: {
+        failureReason: `no notification by the deadline ${new Date(deadline).toISOString()}, and S3 could not be checked for an output or failure object until ${new Date(giveUpAt).toISOString()} (${error}); S3 answers AccessDenied for a missing object to a caller without s3:ListBucket`,
+      },
+    });
+    log.warn({ error }, 'expired: the S3 check kept failing');
     return this.finish(await this.record(record.inferenceId));
   }
 }

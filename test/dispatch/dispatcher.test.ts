@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -202,5 +204,46 @@ describe('dispatcher', () => {
     expect(outcome.error).toMatch(/^expired: no notification and no output or failure object in S3/);
     expect(await smad.runtime.ledger.getByJobId(lost.id!)).toMatchObject({ status: 'expired' });
     stack.emulator.setKnobs({ latencyMs: 0 });
+  });
+
+  it('expires with the S3 error as the reason when the check after the deadline keeps failing (no s3:ListBucket)', async () => {
+    // S3 as a caller without s3:ListBucket sees it for a missing object: 403 AccessDenied.
+    const requests: string[] = [];
+    const forbidden = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      res.writeHead(403, { 'content-type': 'application/xml' });
+      res.end(
+        req.method === 'HEAD'
+          ? undefined
+          : '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
+      );
+    });
+    await new Promise<void>((resolve) => forbidden.listen(0, '127.0.0.1', resolve));
+    try {
+      smad = await startSmad(redis, stack, {
+        overrides: { 'expiry.timeScale': 0.002, 'expiry.graceSeconds': 0, 'expiry.checkGiveUpSeconds': 100 },
+        s3Endpoint: `http://127.0.0.1:${(forbidden.address() as AddressInfo).port}`,
+      });
+      stack.emulator.setKnobs({ dropNotificationRatio: 1 });
+      const job = await smad.queue.add('x', {
+        endpointName: 'echo',
+        body: 'unknowable',
+        requestTTLSeconds: 60,
+        invocationTimeoutSeconds: 1,
+      });
+      const outcome = await finished(job);
+      expect(outcome.error).toMatch(
+        /^expired: no notification by the deadline .*, and S3 could not be checked .*s3:ListBucket/,
+      );
+      const record = await smad.runtime.ledger.getByJobId(job.id as string);
+      expect(record).toMatchObject({ status: 'expired' });
+      expect(record?.failureReason).toMatch(/403|Forbidden|AccessDenied/);
+      // Checked more than once before giving up (the wait grows, bounded by the give-up time).
+      expect(requests.filter((r) => r.startsWith('HEAD')).length).toBeGreaterThan(1);
+    } finally {
+      stack.emulator.setKnobs({ dropNotificationRatio: 0 });
+      forbidden.closeAllConnections();
+      await new Promise<void>((resolve) => forbidden.close(() => resolve()));
+    }
   });
 });

@@ -42,6 +42,8 @@ export async function startSmad(
     overrides?: Record<string, unknown>;
     hooks?: DispatchHooks;
     prefix?: string;
+    /** Where smad's S3 client goes instead of the stack's (e.g. a server refusing everything). */
+    s3Endpoint?: string;
   } = {},
 ): Promise<SmadHarness> {
   const prefix = options.prefix ?? freshPrefix();
@@ -58,7 +60,9 @@ export async function startSmad(
   });
   const runtime = await SmadRuntime.start({
     config,
-    aws: stack.settings,
+    aws: options.s3Endpoint
+      ? { ...stack.settings, endpoints: { ...stack.settings.endpoints, s3: options.s3Endpoint } }
+      : stack.settings,
     logger: pino({ level: process.env.SMAD_TEST_LOG ?? 'silent' }),
     roles: options.roles ?? ['dispatcher', 'completions'],
     hooks: options.hooks,
