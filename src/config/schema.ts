@@ -290,7 +290,7 @@ export const schemaDefinition = {
       env: 'SMAD_FLOW_WINDOW_MARGIN_MS',
     },
     waitFallbackSeconds: {
-      doc: 'A job waiting for an in-flight slot is woken when one frees; at the latest after this long.',
+      doc: 'A job waiting for an in-flight slot is woken when one frees; at the latest after this long times its place in the queue in rounds of maxInFlight (at most a day).',
       format: 'nat',
       default: 30,
       env: 'SMAD_FLOW_WAIT_FALLBACK_SECONDS',

@@ -31,8 +31,9 @@
  * inference's deadline plus the time a crashed dispatcher's jobs take to be handed over, so
  * a live slot is released by the inference's terminal transition (its deadline check for an
  * inference that never comes back) and the lease only frees a slot whose job is gone. A job that
- * finds the endpoint full waits in a per-endpoint set, parked until waitFallbackSeconds at
- * the latest; whoever frees a slot (the ledger's terminal transition, release(), or a
+ * finds the endpoint full waits in a per-endpoint set (FIFO), parked until it is woken or by
+ * itself at the latest: the first maxInFlight waiters after waitFallbackSeconds, the next
+ * maxInFlight after twice that, and so on (up to a day); whoever frees a slot (the ledger's terminal transition, release(), or a
  * decision that sweeps expired leases) pops the oldest waiter to be woken. A full endpoint
  * takes no rate: the in-flight check comes first.
  *
@@ -100,7 +101,12 @@ end
 if maxInFlight > 0 and not redis.call('ZSCORE', inflight, id) then
   if redis.call('ZCARD', inflight) >= maxInFlight then
     redis.call('ZADD', waiting, 'NX', now, jobId)
-    return reply('in-flight', now + fallbackMs)
+    -- Woken when a slot frees and it is the oldest waiter. It also wakes by itself, in case a
+    -- wake was lost (a popper crashed) or a slot leaked (swept only by a decision): the first
+    -- maxInFlight waiters after fallbackMs, each further maxInFlight after one fallback more,
+    -- up to a day, so a huge backlog costs a bounded number of pickups per second.
+    local rounds = math.ceil((redis.call('ZRANK', waiting, jobId) + 1) / maxInFlight)
+    return reply('in-flight', now + math.min(fallbackMs * rounds, 86400000))
   end
 end
 

@@ -141,6 +141,26 @@ describe('RedisCapacity', () => {
     expect(await capacity.acquire('capped', 'g4', clock + 60_000, 'job-g4')).toEqual({ granted: true });
   });
 
+  it('a waiter wakes by itself later the further back it waits: a huge backlog costs few pickups', async () => {
+    for (const id of ['h1', 'h2']) await capacity.acquire('capped', id, clock + 600_000, `job-${id}`);
+    const fallbacks: number[] = [];
+    for (let i = 1; i <= 7; i++) {
+      const refused = await capacity.acquire('capped', `w${i}`, clock + 600_000, `job-w${i}`);
+      expect(refused).toMatchObject({ granted: false, reason: 'in-flight' });
+      if (!refused.granted) fallbacks.push(refused.retryAtMs - clock);
+    }
+    // Two slots: two waiters per round of waitFallbackSeconds (30 s).
+    expect(fallbacks).toEqual([30_000, 30_000, 60_000, 60_000, 90_000, 90_000, 120_000]);
+    // Asking again keeps a waiter's place (and so its wait).
+    expect(await capacity.acquire('capped', 'w5', clock + 600_000, 'job-w5')).toMatchObject({
+      retryAtMs: clock + 90_000,
+    });
+    settings.waitFallbackSeconds = 86_400;
+    expect(await capacity.acquire('capped', 'w7', clock + 600_000, 'job-w7')).toMatchObject({
+      retryAtMs: clock + 86_400_000,
+    });
+  });
+
   it('halves the rate on throttling at most once per cooldown, then recovers linearly', async () => {
     await capacity.onSlowDown('slow');
     await capacity.onSlowDown('slow');
