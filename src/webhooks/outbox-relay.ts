@@ -123,6 +123,15 @@ function streamEntries(reply: unknown[] | null): StreamEntry[] {
 
 const HANDLED_STATES = new Set(['delivered', 'failed', 'refused']);
 
+type AckingRedis = RedisClient & { smadOutboxAck(...args: string[]): Promise<number> };
+
+/** XACK + XDEL of relayed entries. KEYS: stream. ARGV: group, id... */
+const ACK_AND_DELETE = `
+local ids = {unpack(ARGV, 2)}
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+return redis.call('XDEL', KEYS[1], unpack(ids))
+`;
+
 /** How long an entry may stay pending before another relay takes it over (see claimIdleMs). */
 export function defaultClaimIdleMs(attemptTimeoutMs: number): number {
   return Math.max(60_000, 2 * attemptTimeoutMs + 15_000);
@@ -165,6 +174,8 @@ export class OutboxRelay {
     this.claimIdleMs = options.claimIdleMs ?? defaultClaimIdleMs(options.attempter?.timeoutMs ?? 0);
     this.claimIntervalMs = options.claimIntervalMs ?? 15_000;
     this.concurrency = Math.max(1, options.concurrency ?? options.config.webhooks.concurrency);
+    if (!('smadOutboxAck' in options.connection))
+      options.connection.defineCommand('smadOutboxAck', { numberOfKeys: 1, lua: ACK_AND_DELETE });
   }
 
   /** Creates the consumer group (from the start of the stream) if needed, and starts reading. */
@@ -363,11 +374,8 @@ export class OutboxRelay {
     this.acks = [];
     if (ids.length === 0) return;
     try {
-      await this.options.connection
-        .multi()
-        .xack(this.stream, this.group, ...ids)
-        .xdel(this.stream, ...ids)
-        .exec();
+      // One script rather than MULTI/XACK/XDEL/EXEC: one command, same atomicity.
+      await (this.options.connection as AckingRedis).smadOutboxAck(this.stream, this.group, ...ids);
     } catch (err) {
       this.options.logger.warn(
         { err, count: ids.length },
