@@ -47,6 +47,8 @@ export class Receiver {
   readonly requests: ReceivedRequest[] = [];
   /** Decides the reply; default 200. `n` counts the requests to that path so far (1-based). */
   reply: (req: ReceivedRequest, n: number) => Reply = () => ({ status: 200, body: 'ok' });
+  /** Requests answered 'hang', still open (see answerHanging). */
+  readonly hanging: ServerResponse[] = [];
   private constructor(private readonly server: Server) {}
 
   static async start(): Promise<Receiver> {
@@ -65,7 +67,10 @@ export class Receiver {
         receiver.requests.push(got);
         const n = receiver.requests.filter((r) => r.path === got.path).length;
         const reply = receiver.reply(got, n);
-        if (reply === 'hang') return;
+        if (reply === 'hang') {
+          receiver.hanging.push(res);
+          return;
+        }
         res.writeHead(reply.status, reply.headers ?? {});
         res.end(reply.body ?? '');
       });
@@ -80,6 +85,11 @@ export class Receiver {
 
   url(path: string): string {
     return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  /** Answers every request left hanging so far, with `status`. */
+  answerHanging(status: number): void {
+    for (const res of this.hanging.splice(0)) if (!res.writableEnded) res.writeHead(status).end();
   }
 
   /** Requests to a path (query ignored). */

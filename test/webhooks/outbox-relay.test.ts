@@ -277,4 +277,31 @@ describe('outbox relay', () => {
     expect(receiver.to('/first-fails')).toHaveLength(1);
     expect((await h.role.queue.getJob(webhookId))?.data).toMatchObject({ attempts: 1 });
   });
+
+  it('closing waits for first attempts in progress and acknowledges them: nothing is left pending', async () => {
+    const config = testConfig(redis.url, { 'webhooks.secret': [newSecret()] });
+    const h = await startHarness(connection, config);
+    // Answered only once the relay is closing.
+    receiver.reply = (req) => (req.path === '/slow-answer' ? 'hang' : { status: 200 });
+    const inferenceId = await resolveInference(h.ledger, {
+      status: 'completed',
+      webhookUrl: receiver.url('/slow-answer'),
+    });
+    await waitFor(() => receiver.to('/slow-answer').length === 1, { what: 'the first attempt sent' });
+    const closing = h.role.relay.close();
+    let closed = false;
+    void closing.then(() => {
+      closed = true;
+    });
+    // The relay is still waiting for the attempt: not closed, the entry pending.
+    const outbox = h.ledger.keys.outbox;
+    expect(((await connection.xpending(outbox, 'webhook-relay')) as [number])[0]).toBe(1);
+    expect(closed).toBe(false);
+    receiver.answerHanging(204);
+    await closing;
+    expect((await h.ledger.get(inferenceId))?.webhook).toMatchObject({ state: 'delivered', lastStatus: 204 });
+    expect(((await connection.xpending(outbox, 'webhook-relay')) as [number])[0]).toBe(0);
+    expect(await connection.xlen(outbox)).toBe(0);
+    await h.close();
+  });
 });
