@@ -76,8 +76,11 @@ describe('resolveNotification', () => {
     const never = new JobWaker(rig.queue, async () => {
       throw new Error('no retry expected');
     });
-    const waker = new JobWaker(rig.queue);
-    // Resolved first (its job active), then parked: the duplicate finds it parked.
+    // Its tries wait for the park (however slow the machine), not for fixed delays.
+    const waker = new JobWaker(rig.queue, () =>
+      waitFor(() => rig.parked(jobId), { what: 'the job parked' }).then(() => {}),
+    );
+    // Resolved while its job was active, then woken once parked; the duplicate only wakes once.
     const first = resolveNotification(ledger, waker, notification(inferenceId));
     await waitFor(async () => (await ledger.status(inferenceId)) === 'completed', {
       what: 'the record resolved',

@@ -221,7 +221,8 @@ describe('dispatcher', () => {
     await new Promise<void>((resolve) => forbidden.listen(0, '127.0.0.1', resolve));
     try {
       smad = await startSmad(redis, stack, {
-        overrides: { 'expiry.timeScale': 0.002, 'expiry.graceSeconds': 0, 'expiry.checkGiveUpSeconds': 100 },
+        // Give-up 2 s after the deadline (scaled): several checks fit whatever the pickup delays.
+        overrides: { 'expiry.timeScale': 0.002, 'expiry.graceSeconds': 0, 'expiry.checkGiveUpSeconds': 1000 },
         s3Endpoint: `http://127.0.0.1:${(forbidden.address() as AddressInfo).port}`,
       });
       stack.emulator.setKnobs({ dropNotificationRatio: 1 });
