@@ -42,13 +42,16 @@ export class JobWaker {
    * Wakes the job of an inference this process just moved from `submitted` to a final
    * status. The dispatcher parks a job in the same round trip as its `submitted` write, so
    * a resolution can land while the job is still active, when it cannot be promoted: it is
-   * tried again a few times, until the park happened. (A job found waiting or finished is
-   * tried again too, harmlessly.) Returns once it is promoted or the tries are spent.
+   * tried again a few times while the job is active, until the park happened. Returns once
+   * it is promoted, is not active (waiting, finished or gone), or the tries are spent.
    */
   async wakeResolved(jobId: string): Promise<WakeOutcome> {
     let outcome = await this.wake(jobId);
     for (const delay of RESOLVED_WAKE_RETRIES_MS) {
       if (outcome === 'promoted') break;
+      // Only an active job is worth waiting for: one waiting or finished is past its park
+      // (a pickup will read the final record, or did), and a missing one is gone.
+      if ((await this.queue.getJobState(jobId)) !== 'active') break;
       await this.sleep(delay);
       outcome = await this.wake(jobId);
     }

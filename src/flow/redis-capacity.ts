@@ -180,6 +180,9 @@ export class RedisCapacity implements Capacity {
     // wakes itself (missedWake).
     const wake = this.onSlotFreed;
     if (wake) for (const id of reply.slice(2)) if (id !== '' && id !== jobId) wake(id).catch(() => {});
+    // A timer set for an earlier reservation of this job is obsolete now: fired later, it
+    // would wake the job from its next park for nothing.
+    this.clearWakeTimer(jobId);
     if (reply[0] === 'ok') {
       if (this.pendingCalls.size >= MAX_PENDING_CALLS) {
         const oldest = this.pendingCalls.keys().next().value;
@@ -199,6 +202,13 @@ export class RedisCapacity implements Capacity {
     };
     if (refusal.reason === 'rate') this.wakeAt(jobId, refusal.retryAtMs);
     return refusal;
+  }
+
+  private clearWakeTimer(jobId: string): void {
+    const timer = this.wakeTimers.get(jobId);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.wakeTimers.delete(jobId);
   }
 
   /** Promotes the parked job at its slot (unless BullMQ's own delay got there first). */
@@ -223,8 +233,7 @@ export class RedisCapacity implements Capacity {
     if (refusal.reason !== 'rate' || delay > RESERVATION_HORIZON_MS + 100) return false;
     if (this.localWaits >= (this.settings().localWaitSlots ?? 0)) return false;
     // Not parked, so nobody needs to promote it.
-    clearTimeout(this.wakeTimers.get(jobId));
-    this.wakeTimers.delete(jobId);
+    this.clearWakeTimer(jobId);
     this.localWaits++;
     try {
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, delay)));

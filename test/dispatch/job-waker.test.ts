@@ -57,12 +57,29 @@ describe('JobWaker', () => {
     expect(await job.waitUntilFinished(rig.events, 15_000)).toBe('finished');
   });
 
-  it('gives up after its tries when the job never gets parked (a missing job, or one finished)', async () => {
+  it('keeps trying while the job stays active, and gives up after its tries', async () => {
+    const worker = parkingWorker();
+    const job = await rig.queue.add('j', {}, { jobId: `job-${++n}` });
+    const jobId = job.id as string;
+    await waitFor(() => worker.active.has(jobId), { what: 'the job active' });
+    const sleeps: number[] = [];
+    const waker = new JobWaker(rig.queue, async (ms) => {
+      sleeps.push(ms);
+    });
+    expect(await waker.wakeResolved(jobId)).toBe('not-parked');
+    expect(sleeps).toEqual(RESOLVED_WAKE_RETRIES_MS);
+    worker.release(jobId);
+  });
+
+  it('does not wait for a job that is not active: missing, waiting or finished', async () => {
     const sleeps: number[] = [];
     const waker = new JobWaker(rig.queue, async (ms) => {
       sleeps.push(ms);
     });
     expect(await waker.wakeResolved('no-such-job')).toBe('not-parked');
-    expect(sleeps).toEqual(RESOLVED_WAKE_RETRIES_MS);
+    const waiting = await rig.queue.add('j', {}, { jobId: `job-${++n}` });
+    expect(await waker.wakeResolved(waiting.id as string)).toBe('not-parked');
+    expect(sleeps).toEqual([]);
+    await waiting.remove();
   });
 });

@@ -161,6 +161,24 @@ describe('RedisCapacity', () => {
     });
   });
 
+  it("forgets a reservation's wake timer once the job is granted or waits for something else", async () => {
+    const timed = new RedisCapacity(
+      redis,
+      't',
+      () => settings,
+      async (jobId) => woken.push(jobId),
+      now,
+    );
+    const timers = () => (timed as unknown as { wakeTimers: Map<string, unknown> }).wakeTimers;
+    expect(await timed.acquire('slow', 't1', clock + 60_000, 'job-t1')).toEqual({ granted: true });
+    expect(await timed.acquire('slow', 't2', clock + 60_000, 'job-t2')).toMatchObject({ reason: 'rate' });
+    expect([...timers().keys()]).toEqual(['job-t2']);
+    clock += 100;
+    expect(await timed.acquire('slow', 't2', clock + 60_000, 'job-t2')).toEqual({ granted: true });
+    // Fired later, the timer would wake job-t2 from its next park (awaiting its outcome).
+    expect(timers().size).toBe(0);
+  });
+
   it('halves the rate on throttling at most once per cooldown, then recovers linearly', async () => {
     await capacity.onSlowDown('slow');
     await capacity.onSlowDown('slow');
