@@ -21,7 +21,7 @@ describe('smad demo', () => {
     child.stdout.on('data', (c: Buffer) => {
       stdout += c.toString();
     });
-    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    const code = await new Promise<number | null>((r) => child.once('close', r));
     expect(code, stdout).toBe(0);
     expect(stdout).toContain('every outcome as expected');
     for (const outcome of ['completed', 'failed', 'rejected', 'expired'])

@@ -186,10 +186,11 @@ describe('dispatcher', () => {
       overrides: { 'expiry.timeScale': 0.002, 'expiry.graceSeconds': 0 },
     });
     stack.emulator.setKnobs({ dropNotificationRatio: 1 });
+    // Deadline 1.2 s after the call (scaled): the output object is in S3 long before.
     const dropped = await smad.queue.add('x', {
       endpointName: 'echo',
       body: 'quiet',
-      requestTTLSeconds: 60,
+      requestTTLSeconds: 600,
       invocationTimeoutSeconds: 1,
     });
     expect(await finished(dropped)).toMatchObject({ result: { status: 'completed' } });

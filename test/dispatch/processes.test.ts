@@ -27,7 +27,7 @@ function run(args: string[], env: Record<string, string>, cwd?: string) {
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
     });
-    child.once('exit', (code) => done({ code, stdout, stderr }));
+    child.once('close', (code) => done({ code, stdout, stderr }));
   });
 }
 

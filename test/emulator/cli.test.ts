@@ -265,7 +265,7 @@ describe.skipIf(!built)('smad emulator (built binary)', () => {
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
     });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     try {
       await waitFor(() => stdout.includes('export SMAD_COMPLETIONS_QUEUE_URL='), {
         what: 'the exported variables',

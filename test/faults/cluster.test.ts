@@ -47,7 +47,7 @@ function runCli(args: string[], env: Record<string, string>) {
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
     });
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

@@ -45,6 +45,8 @@ describe('configuration reload', () => {
     await waitFor(() => process1!.lines.filter((l) => l.msg === 'waiting for capacity').length >= 4, {
       what: 'four jobs waiting for the single in-flight slot',
     });
+    // The call holding the slot goes over HTTP, apart from the log lines: wait for it too.
+    await waitFor(() => stack.emulator.requests.length >= 1, { what: 'the call holding the slot' });
     expect(stack.emulator.requests).toHaveLength(1);
 
     writeFileSync(file, '{"endpoints": {"*": {"maxInFlight": -3}}}');

@@ -53,7 +53,8 @@ export class SmadProcess {
       }
     });
     this.child.stderr?.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString('utf8')));
-    this.exit = new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));
+    // 'close', not 'exit': output may still arrive after 'exit'; 'close' follows the end of stdio.
+    this.exit = new Promise((r) => this.child.once('close', (code, signal) => r({ code, signal })));
   }
 
   async waitForLog(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 20_000) {

@@ -97,6 +97,10 @@ describe('dead letter and replay', () => {
       lastStatus: 204,
     });
     expect(await listDeadLetters(queue)).toEqual({ total: 0, items: [] });
+    // The worker records the attempt in the job after the ledger: wait for the job to finish.
+    await waitFor(async () => (await queue.getJobState(webhookId)) === 'completed', {
+      what: 'the job completed',
+    });
     const job = await queue.getJob(webhookId);
     expect(job?.data).toMatchObject({ replays: 1, attempts: 1, totalAttempts: 4, deadLetter: null });
   });

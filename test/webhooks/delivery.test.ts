@@ -246,7 +246,9 @@ describe('webhook delivery', () => {
     const record = await harness.ledger.get(inferenceId);
     expect(record?.webhook).toMatchObject({ state: 'failed', attempts: 3, lastStatus: null });
     expect(record?.webhook.lastError).toMatch(/ECONNREFUSED/);
-    const dead = await getDeadLetter(harness.role.queue, webhookIdFor(inferenceId, 'inference.expired'));
+    // The ledger is written before the job is moved to failed.
+    const queue = harness.role.queue;
+    const dead = await waitFor(() => getDeadLetter(queue, webhookIdFor(inferenceId, 'inference.expired')));
     expect(dead).toMatchObject({ reason: 'exhausted', attempts: 3, totalAttempts: 3 });
     expect(dead?.message).toMatch(/^exhausted: 3 attempts failed/);
   });
@@ -262,7 +264,8 @@ describe('webhook delivery', () => {
       /no signing secret configured/,
     );
     expect(receiver.to('/unsigned')).toHaveLength(0);
-    const dead = await getDeadLetter(harness.role.queue, webhookIdFor(inferenceId, 'inference.completed'));
+    const queue = harness.role.queue;
+    const dead = await waitFor(() => getDeadLetter(queue, webhookIdFor(inferenceId, 'inference.completed')));
     expect(dead).toMatchObject({ reason: 'refused', attempts: 0 });
   });
 

@@ -72,8 +72,12 @@ describe('webhooks end to end', () => {
     const download = await fetch(payload.data.outputUrl);
     expect(download.status).toBe(200);
     expect(await download.text()).toBe('the model output');
-    const record = await smad.runtime.ledger.get(result.inferenceId);
-    expect(record?.webhook).toMatchObject({ state: 'delivered', attempts: 1, lastStatus: 200 });
+    // The receiver got the request before smad read the answer and recorded it.
+    const record = await waitFor(async () => {
+      const r = await smad.runtime.ledger.get(result.inferenceId);
+      return r?.webhook.state === 'delivered' ? r : undefined;
+    });
+    expect(record.webhook).toMatchObject({ state: 'delivered', attempts: 1, lastStatus: 200 });
   });
 
   it('a model failure ends in a verified inference.failed webhook signed with the default secret', async () => {

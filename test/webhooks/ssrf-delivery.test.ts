@@ -55,7 +55,11 @@ describe('SSRF guard on deliveries', () => {
       const record = await h.ledger.get(inferenceId);
       expect(record?.webhook.lastError, url).toMatch(reason);
       expect(record?.webhook.attempts).toBe(0);
-      const dead = await getDeadLetter(h.role.queue, webhookIdFor(inferenceId, 'inference.completed'));
+      // The ledger says refused before the dead-letter job has failed (the worker fails it).
+      const dead = await waitFor(
+        () => getDeadLetter(h.role.queue, webhookIdFor(inferenceId, 'inference.completed')),
+        { what: `the dead letter of ${url}` },
+      );
       expect(dead).toMatchObject({ reason: 'refused' });
       expect(dead?.message).toMatch(/^refused: /);
     }
