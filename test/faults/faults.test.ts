@@ -112,15 +112,28 @@ describe('fault injection', () => {
     // 1. A dispatcher killed between the API call and the ledger write; 2. the completions
     //    consumer killed mid-batch. Both restart.
     await add('w1', 120, true);
-    const killedAfterInvoke = await waitFor(() => f.get('d').child.signalCode, {
-      timeoutMs: 30_000,
-      what: 'the dispatcher to kill itself after its 12th call',
-    });
+    // Each process gets only its share of the work (the others take the rest): feed more jobs
+    // while the one told to kill itself after its 12th call or resolution has not done so.
+    let feeds = 0;
+    const untilKilled = (name: string, what: string) => {
+      let fedAt = Date.now();
+      return waitFor(
+        async () => {
+          const signal = f.get(name).child.signalCode;
+          if (signal) return signal;
+          if (Date.now() - fedAt > 5_000 && feeds < 8) {
+            feeds += 1;
+            await add(`w1more${feeds}`, 30);
+            fedAt = Date.now();
+          }
+          return undefined;
+        },
+        { timeoutMs: 60_000, what },
+      );
+    };
+    const killedAfterInvoke = await untilKilled('d', 'the dispatcher to kill itself after its 12th call');
     expect(killedAfterInvoke).toBe('SIGKILL');
-    const killedMidBatch = await waitFor(() => f.get('c').child.signalCode, {
-      timeoutMs: 30_000,
-      what: 'the consumer to kill itself after its 12th resolution',
-    });
+    const killedMidBatch = await untilKilled('c', 'the consumer to kill itself after its 12th resolution');
     expect(killedMidBatch).toBe('SIGKILL');
     await f.start('c', 'completions');
     mark('killed after invoke, mid-batch');
