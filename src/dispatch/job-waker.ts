@@ -49,9 +49,15 @@ export class JobWaker {
     let outcome = await this.wake(jobId);
     for (const delay of RESOLVED_WAKE_RETRIES_MS) {
       if (outcome === 'promoted') break;
+      const state = await this.queue.getJobState(jobId);
+      // Parked since the failed try: promote it now.
+      if (state === 'delayed') {
+        outcome = await this.wake(jobId);
+        continue;
+      }
       // Only an active job is worth waiting for: one waiting or finished is past its park
       // (a pickup will read the final record, or did), and a missing one is gone.
-      if ((await this.queue.getJobState(jobId)) !== 'active') break;
+      if (state !== 'active') break;
       await this.sleep(delay);
       outcome = await this.wake(jobId);
     }

@@ -57,6 +57,31 @@ describe('JobWaker', () => {
     expect(await job.waitUntilFinished(rig.events, 15_000)).toBe('finished');
   });
 
+  it('promotes at once a job parked between a failed try and the look at its state', async () => {
+    const worker = parkingWorker();
+    const job = await rig.queue.add('j', {}, { jobId: `job-${++n}` });
+    const jobId = job.id as string;
+    await waitFor(() => worker.active.has(jobId), { what: 'the job active' });
+    const sleeps: number[] = [];
+    class ParkingRightAfterFirstTry extends JobWaker {
+      private tries = 0;
+      override async wake(id: string) {
+        const outcome = await super.wake(id);
+        if (++this.tries === 1) {
+          worker.release(jobId);
+          await waitFor(() => rig.parked(jobId), { what: 'the job parked' });
+        }
+        return outcome;
+      }
+    }
+    const waker = new ParkingRightAfterFirstTry(rig.queue, async (ms) => {
+      sleeps.push(ms);
+    });
+    expect(await waker.wakeResolved(jobId)).toBe('promoted');
+    expect(sleeps).toEqual([]);
+    expect(await job.waitUntilFinished(rig.events, 15_000)).toBe('finished');
+  });
+
   it('keeps trying while the job stays active, and gives up after its tries', async () => {
     const worker = parkingWorker();
     const job = await rig.queue.add('j', {}, { jobId: `job-${++n}` });
