@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { type EndpointPolicies, policyFor } from '../config/endpoint-policies.js';
+import type { RedisClient } from '../runtime/redis-connection.js';
 import type { AcceptPlan, AcquirePlan, Capacity, CapacityGrant, CapacityRefusal } from './capacity.js';
 import { type FlowKeys, flowKeys } from './keys.js';
 import { ACCEPTED, ACQUIRE, ANSWERED, INSPECT, REFUSED, SLOW_DOWN, STILL_WAITING } from './scripts.js';
@@ -25,7 +25,7 @@ export interface RedisCapacityOptions {
   wakeTimers?: boolean;
 }
 
-type FlowRedis = Redis & {
+type FlowRedis = RedisClient & {
   smadFlowAcquire(...args: (string | number)[]): Promise<string[]>;
   smadFlowStillWaiting(...args: (string | number)[]): Promise<number>;
   smadFlowAnswered(...args: (string | number)[]): Promise<number>;
@@ -89,7 +89,8 @@ export class RedisCapacity implements Capacity {
   private localWaits = 0;
 
   constructor(
-    redis: Redis,
+    /** A single server, or a cluster when the prefix is hash-tagged (every key in one slot). */
+    redis: RedisClient,
     prefix: string,
     private readonly settings: () => FlowSettings,
     /** Wakes a parked job whose turn came (a freed in-flight slot, or a reservation). */

@@ -3,11 +3,11 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { SmadConfig } from '../config/load.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { publicRecord } from '../ledger/record.js';
 import type { SmadMetrics } from '../observability/metrics.js';
+import type { RedisClient } from '../runtime/redis-connection.js';
 import { bearerAuth } from './auth.js';
 import { sendError } from './errors.js';
 import { acceptInference, intakeKey } from './intake.js';
@@ -22,7 +22,7 @@ export interface HttpAppDeps {
   queue: Queue;
   /** Queues shown in the admin UI (the intake queue and the webhook delivery queue). */
   adminQueues: Queue[];
-  redis: Redis;
+  redis: RedisClient;
   ledger: Ledger;
   metrics: SmadMetrics;
   /** Dependencies that must answer for /readyz (Redis always; SQS and S3 per role). */

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { Job, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import type { SmadConfig } from '../config/load.js';
 import { checkJob, INFERENCE_JOB_NAME } from '../intake/enqueue.js';
+import type { RedisClient } from '../runtime/redis-connection.js';
 
 export type IntakeResult =
   | { kind: 'accepted'; jobId: string; inferenceId: string; replayed: boolean }
@@ -22,7 +22,7 @@ export function intakeKey(prefix: string, inferenceId: string): string {
  * to a deterministic job id, so a retried POST finds the job the first one created.
  */
 export async function acceptInference(
-  deps: { config: SmadConfig; queue: Queue; redis: Redis },
+  deps: { config: SmadConfig; queue: Queue; redis: RedisClient },
   body: unknown,
   idempotencyKey: string | undefined,
 ): Promise<IntakeResult> {

@@ -2,7 +2,6 @@ import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { type AwsSettings, awsSettingsFromEnv, createS3Client, createSqsClient } from '../aws/clients.js';
 import { parseS3Uri } from '../aws/s3-uri.js';
 import { type CompletionCounts, CompletionsRole } from '../completions/completions-role.js';
@@ -88,8 +87,7 @@ export class SmadRuntime {
       onFinal: (status) => this.metrics.jobs.inc({ outcome: status }),
     });
     this.capacity = new RedisCapacity(
-      // Flow control only defines scripts and sends commands, which a Cluster runs alike.
-      this.redis as Redis,
+      this.redis,
       config.queue.prefix,
       () => flowSettingsFrom(this.config),
       wake,
@@ -227,7 +225,7 @@ export class SmadRuntime {
       queue: this.queue,
       adminQueues,
       // The API only sends commands, which a Cluster runs alike.
-      redis: this.redis as Redis,
+      redis: this.redis,
       ledger: this.ledger,
       metrics: this.metrics,
       readiness,

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import type { Redis } from 'ioredis';
 import { flowSettingsFrom, RedisCapacity } from '../../flow/redis-capacity.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { publicRecord } from '../../ledger/record.js';
@@ -23,9 +22,7 @@ export function registerStatusCommand(program: Command): void {
     const redis = createRedisConnection(config.redis, 'smad-status');
     try {
       if (options.endpoints) {
-        const capacity = new RedisCapacity(redis as Redis, config.queue.prefix, () =>
-          flowSettingsFrom(config),
-        );
+        const capacity = new RedisCapacity(redis, config.queue.prefix, () => flowSettingsFrom(config));
         process.stdout.write(`${JSON.stringify(await capacity.inspect(), null, 2)}\n`);
         return;
       }
