@@ -39,19 +39,18 @@ describe('resolveNotification', () => {
 
   /** A submitted inference whose job the parking worker holds active. */
   async function submittedAndActive(): Promise<{ jobId: string; inferenceId: string }> {
-    const worker = rig.startWorker();
     const jobId = `job-${++n}`;
     const inferenceId = `inf-${n}`;
-    const job = await rig.queue.add('j', {}, { jobId });
-    await ledger.claim({
-      jobId,
-      jobTimestamp: job.timestamp,
-      newInferenceId: inferenceId,
-      endpointName: 'ep',
-      initialStatus: 'submitting',
+    await rig.activeJob(jobId, async (job) => {
+      await ledger.claim({
+        jobId,
+        jobTimestamp: job.timestamp,
+        newInferenceId: inferenceId,
+        endpointName: 'ep',
+        initialStatus: 'submitting',
+      });
+      await ledger.advance(inferenceId, 'submitted');
     });
-    await ledger.advance(inferenceId, 'submitted');
-    await waitFor(() => worker.active.has(jobId), { what: 'the job active' });
     return { jobId, inferenceId };
   }
 
@@ -59,10 +58,7 @@ describe('resolveNotification', () => {
     const { jobId, inferenceId } = await submittedAndActive();
     let tries = 0;
     const waker = new JobWaker(rig.queue, async () => {
-      if (++tries === 1) {
-        rig.worker?.release(jobId);
-        await waitFor(async () => await rig.parked(jobId), { what: 'the job parked' });
-      }
+      if (++tries === 1) await rig.park(jobId);
     });
     expect(await resolveNotification(ledger, waker, notification(inferenceId))).toBe('resolved');
     expect(tries).toBe(1);

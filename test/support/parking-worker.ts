@@ -1,5 +1,6 @@
 import { DelayedError, type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { PrivateRedis } from './redis-server.js';
+import { waitFor } from './wait-for.js';
 
 /**
  * A BullMQ worker that parks jobs the way smad's dispatcher does, at a moment the test
@@ -68,6 +69,24 @@ export class ParkingRig {
   async closeWorker(): Promise<void> {
     await this.worker?.close();
     this.worker = undefined;
+  }
+
+  /**
+   * Adds a job and returns once a parking worker (started if none runs) holds it active;
+   * `prepare` runs after the add, before the worker's pickup matters (e.g. ledger records).
+   */
+  async activeJob(jobId: string, prepare?: (job: Job) => Promise<unknown>): Promise<Job> {
+    const worker = this.worker ?? this.startWorker();
+    const job = await this.queue.add('j', {}, { jobId });
+    await prepare?.(job);
+    await waitFor(() => worker.active.has(jobId), { what: `${jobId} active` });
+    return job;
+  }
+
+  /** Lets the worker park the held job, and returns once BullMQ has it delayed. */
+  async park(jobId: string): Promise<void> {
+    this.worker?.release(jobId);
+    await waitFor(() => this.parked(jobId), { what: `${jobId} parked` });
   }
 
   /** Whether BullMQ has the job in its delayed set (parked). */
