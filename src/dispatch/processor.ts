@@ -126,7 +126,7 @@ export class DispatchProcessor {
     // S3 first (under a key derived from the inferenceId the claim decides).
     const plan = needsStaging(valid, config.dispatch.forceStaging)
       ? undefined
-      : this.deps.capacity.planAcquire?.(valid.endpointName, leaseUntil, jobId);
+      : this.deps.capacity.planAcquire(valid.endpointName, leaseUntil, jobId);
     const claim = await ledger.claim(
       {
         jobId,
@@ -278,10 +278,9 @@ export class DispatchProcessor {
     // - one that resolved it before makes the write stale: the job, parked by then, is
     //   woken here.
     const fields = { set: { submittedAt, deadlineAt: deadline, ...locations }, fill: locations };
-    const accept = capacity.planAccepted?.(valid.endpointName, inferenceId, deadline);
+    const accept = capacity.planAccepted(valid.endpointName, inferenceId, deadline);
     const [advanced] = await Promise.all([
       ledger.advance(inferenceId, 'submitted', fields, submittedAt, accept),
-      accept ? undefined : capacity.accepted(valid.endpointName, inferenceId, deadline),
       job.moveToDelayed(Math.max(wakeAt, this.now() + 1), token),
     ]);
     if (advanced.kind === 'stale' && isFinalStatus(advanced.current)) await job.promote().catch(() => {});

@@ -43,11 +43,8 @@ export interface Capacity {
     leaseUntilMs: number,
     jobId?: string,
   ): Promise<CapacityGrant>;
-  /**
-   * The same decision as acquire, to be taken by another script (the ledger's claim) in its
-   * round trip. Absent when flow control keeps no state in Redis.
-   */
-  planAcquire?(endpointName: string, leaseUntilMs: number, jobId: string): AcquirePlan;
+  /** The same decision as acquire, to be taken by another script (the ledger's claim) in its round trip. */
+  planAcquire(endpointName: string, leaseUntilMs: number, jobId: string): AcquirePlan;
   /**
    * For a `rate` refusal whose slot is near: waits for it in this process and returns true
    * (the caller asks again), when fewer than a few jobs already wait here; false when the
@@ -63,11 +60,10 @@ export interface Capacity {
   /**
    * SageMaker accepted the call granted to this inference: the hard windows count it from
    * about when SageMaker received it (its answer) if that was late, and its in-flight slot
-   * is leased until `leaseUntilMs` (the inference's deadline).
+   * is leased until `leaseUntilMs` (the inference's deadline). Run by the ledger's
+   * `submitted` transition, in its round trip.
    */
-  accepted(endpointName: string, inferenceId: string, leaseUntilMs: number): Promise<void>;
-  /** The same bookkeeping as accepted, to be run by the ledger's script; absent without Redis state. */
-  planAccepted?(endpointName: string, inferenceId: string, leaseUntilMs: number): AcceptPlan;
+  planAccepted(endpointName: string, inferenceId: string, leaseUntilMs: number): AcceptPlan;
   /**
    * The call granted to this inference was not accepted (an error, or no answer): it counts
    * in the hard windows from its answer, and its in-flight slot goes back.
@@ -75,20 +71,4 @@ export interface Capacity {
   refused(endpointName: string, inferenceId: string): Promise<void>;
   /** The endpoint answered throttling or 503. */
   onSlowDown(endpointName: string): Promise<void>;
-}
-
-/** No limits: every call may go at once. */
-export class UnlimitedCapacity implements Capacity {
-  async acquire(): Promise<CapacityGrant> {
-    return { granted: true };
-  }
-  async waitLocally(): Promise<boolean> {
-    return false;
-  }
-  async missedWake(): Promise<boolean> {
-    return false;
-  }
-  async accepted(): Promise<void> {}
-  async refused(): Promise<void> {}
-  async onSlowDown(): Promise<void> {}
 }

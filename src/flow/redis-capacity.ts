@@ -2,7 +2,7 @@ import { type EndpointPolicies, policyFor } from '../config/endpoint-policies.js
 import type { RedisClient } from '../runtime/redis-connection.js';
 import type { AcceptPlan, AcquirePlan, Capacity, CapacityGrant, CapacityRefusal } from './capacity.js';
 import { type FlowKeys, flowKeys } from './keys.js';
-import { ACCEPTED, ACQUIRE, ANSWERED, INSPECT, REFUSED, SLOW_DOWN, STILL_WAITING } from './scripts.js';
+import { ACQUIRE, INSPECT, REFUSED, SLOW_DOWN, STILL_WAITING } from './scripts.js';
 
 /** How far ahead an endpoint's reservations reach (at least two slots at very low rates). */
 export const RESERVATION_HORIZON_MS = 1000;
@@ -28,8 +28,6 @@ export interface RedisCapacityOptions {
 type FlowRedis = RedisClient & {
   smadFlowAcquire(...args: (string | number)[]): Promise<string[]>;
   smadFlowStillWaiting(...args: (string | number)[]): Promise<number>;
-  smadFlowAnswered(...args: (string | number)[]): Promise<number>;
-  smadFlowAccepted(...args: (string | number)[]): Promise<number>;
   smadFlowRefused(...args: (string | number)[]): Promise<string>;
   smadFlowSlowDown(...args: (string | number)[]): Promise<string>;
   smadFlowInspect(...args: (string | number)[]): Promise<[string, number, number, number]>;
@@ -102,8 +100,6 @@ export class RedisCapacity implements Capacity {
     if (!('smadFlowAcquire' in redis)) {
       redis.defineCommand('smadFlowAcquire', { numberOfKeys: 11, lua: ACQUIRE });
       redis.defineCommand('smadFlowStillWaiting', { numberOfKeys: 1, lua: STILL_WAITING });
-      redis.defineCommand('smadFlowAnswered', { numberOfKeys: 2, lua: ANSWERED });
-      redis.defineCommand('smadFlowAccepted', { numberOfKeys: 3, lua: ACCEPTED });
       redis.defineCommand('smadFlowRefused', { numberOfKeys: 4, lua: REFUSED });
       redis.defineCommand('smadFlowSlowDown', { numberOfKeys: 1, lua: SLOW_DOWN });
       redis.defineCommand('smadFlowInspect', { numberOfKeys: 5, lua: INSPECT });
@@ -267,25 +263,6 @@ export class RedisCapacity implements Capacity {
       call?.endpoint ? 1 : 0,
       call?.account ? 1 : 0,
     ];
-  }
-
-  /** The call granted to this inference got its answer (only the hard windows change). */
-  async answered(endpointName: string, inferenceId: string): Promise<void> {
-    const call = this.pendingCalls.get(inferenceId);
-    if (!call || !(call.endpoint || call.account)) {
-      this.pendingCalls.delete(inferenceId);
-      return;
-    }
-    await this.redis.smadFlowAnswered(
-      this.keys.calls(endpointName),
-      this.keys.accountCalls,
-      ...this.answerArgs(inferenceId),
-    );
-  }
-
-  async accepted(endpointName: string, inferenceId: string, leaseUntilMs: number): Promise<void> {
-    const plan = this.planAccepted(endpointName, inferenceId, leaseUntilMs);
-    await this.redis.smadFlowAccepted(...plan.keys, ...plan.args);
   }
 
   planAccepted(endpointName: string, inferenceId: string, leaseUntilMs: number): AcceptPlan {

@@ -240,11 +240,6 @@ local function answered(epCalls, acctCalls, member, at, ttlMs, onEndpoint, onAcc
 end
 `;
 
-export const ANSWERED = `${ANSWERED_FUNCTION}
-answered(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-return 1
-`;
-
 /**
  * accepted: SageMaker accepted the call. Its answer is stamped in the hard windows (see
  * answered) and its in-flight lease renewed until the inference's deadline (XX: a slot the
@@ -258,9 +253,6 @@ local function accepted(K, A)
   answered(K[1], K[2], A[1], A[2], A[3], A[4], A[5])
   return redis.call('ZADD', K[3], 'XX', A[7], A[6])
 end
-`;
-
-export const ACCEPTED = `${ACCEPTED_FUNCTION}return accepted(KEYS, ARGV)
 `;
 
 /**

@@ -13,6 +13,18 @@ describe('RedisCapacity', () => {
   let settings: FlowSettings;
   let capacity: RedisCapacity;
   const now = () => clock;
+  /**
+   * SageMaker accepted the call granted to `inferenceId`: the ledger's `submitted` transition
+   * with flow control's bookkeeping (the record itself is not needed for the flow keys).
+   */
+  const answer = (endpoint: string, inferenceId: string, leaseUntilMs = clock + 60_000) =>
+    new Ledger(redis, 't', 3600).advance(
+      inferenceId,
+      'submitted',
+      {},
+      clock,
+      capacity.planAccepted(endpoint, inferenceId, leaseUntilMs),
+    );
 
   beforeAll(async () => {
     server = await PrivateRedis.start();
@@ -285,11 +297,11 @@ describe('RedisCapacity', () => {
       // s1's answer came 300 ms after its grant: SageMaker may have received it that late.
       if (i === 4) {
         clock = t0 + 300;
-        await capacity.answered('slow', 's1');
+        await answer('slow', 's1');
         clock = t0 + (i - 1) * 102;
       }
       expect(await capacity.acquire('slow', `s${i}`, clock + 60_000)).toEqual({ granted: true });
-      await capacity.answered('slow', `s${i}`);
+      await answer('slow', `s${i}`);
     }
     clock = t0 + 1020;
     // Without the answer s1 (granted at t0) would have left the window by now.
@@ -304,11 +316,11 @@ describe('RedisCapacity', () => {
     const t0 = clock;
     for (let i = 1; i <= 12; i++) await capacity.acquire('slow', `d${i}`, clock + 60_000); // d1 now, then 102 ms apart
     clock = t0 + 50;
-    await capacity.answered('slow', 'd1'); // counted from t0 + 30 on
+    await answer('slow', 'd1'); // counted from t0 + 30 on
     for (let i = 2; i <= 10; i++) {
       clock = t0 + (i - 1) * 102;
       expect(await capacity.acquire('slow', `d${i}`, clock + 60_000)).toEqual({ granted: true });
-      await capacity.answered('slow', `d${i}`);
+      await answer('slow', `d${i}`);
     }
     clock = t0 + 1020;
     expect(await capacity.acquire('slow', 'd11', clock + 60_000)).toEqual({
@@ -318,7 +330,7 @@ describe('RedisCapacity', () => {
     });
     clock = t0 + 1051;
     expect(await capacity.acquire('slow', 'd11', clock + 60_000)).toEqual({ granted: true });
-    await capacity.answered('slow', 'd11');
+    await answer('slow', 'd11');
     clock = t0 + 1122;
     expect(await capacity.acquire('slow', 'd12', clock + 60_000)).toEqual({ granted: true });
   });
@@ -327,12 +339,12 @@ describe('RedisCapacity', () => {
     settings.windowMarginMs = 20;
     const t0 = clock;
     for (let i = 0; i <= 11; i++) await capacity.acquire('slow', `f${i}`, clock + 60_000); // f0 now, then 102 ms apart
-    await capacity.answered('slow', 'f0');
+    await answer('slow', 'f0');
     for (let i = 1; i <= 10; i++) {
       clock = t0 + i * 102 + (i === 1 ? 5 : 0); // f1 granted 5 ms after its slot
       expect(await capacity.acquire('slow', `f${i}`, clock + 60_000)).toEqual({ granted: true });
       if (i === 1) clock += 3; // f1 received by t0 + 110 at the latest
-      await capacity.answered('slow', `f${i}`);
+      await answer('slow', `f${i}`);
     }
     // Counted from its grant (t0 + 107), f1 would still fill the window at f11's slot.
     clock = t0 + 11 * 102;
@@ -346,14 +358,14 @@ describe('RedisCapacity', () => {
     for (let i = 1; i <= 9; i++) {
       clock = t0 + i * 102;
       expect(await capacity.acquire('slow', `p${i}`, clock + 60_000)).toEqual({ granted: true });
-      await capacity.answered('slow', `p${i}`);
+      await answer('slow', `p${i}`);
     }
     // p0, granted at t0, is still unanswered at p10's slot: it still counts, the window is full.
     clock = t0 + 1020;
     const refused = await capacity.acquire('slow', 'p10', clock + 60_000);
     expect(refused).toMatchObject({ granted: false, reason: 'rate' });
     if (refused.granted) throw new Error('unreachable');
-    await capacity.answered('slow', 'p0'); // answered now: it counts until now + 1 s
+    await answer('slow', 'p0'); // answered now: it counts until now + 1 s
     clock = refused.retryAtMs;
     expect(await capacity.acquire('slow', 'p10', clock + 60_000)).toEqual({ granted: true });
   });
@@ -403,7 +415,7 @@ describe('RedisCapacity', () => {
     settings.leaseGraceMs = 1_500;
     await capacity.acquire('capped', 'l1', clock + 100, 'job-l1');
     expect(Number(await redis.zscore(capacity.keys.inFlight('capped'), 'l1'))).toBe(clock + 1_600);
-    await capacity.accepted('capped', 'l1', clock + 200);
+    await answer('capped', 'l1', clock + 200);
     expect(Number(await redis.zscore(capacity.keys.inFlight('capped'), 'l1'))).toBe(clock + 1_700);
   });
 
