@@ -54,6 +54,8 @@ const LIST_FORMATS: Record<string, string> = {
 
 const NAMED_FORMATS: Record<string, string> = {
   nat: 'integer ≥ 0',
+  'positive-int': 'integer ≥ 1',
+  'strict-boolean': 'boolean',
   port: 'port (0-65535)',
   int: 'integer',
   'redis-url': '`redis://` or `rediss://` URL',

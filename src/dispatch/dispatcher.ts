@@ -49,6 +49,12 @@ export class Dispatcher {
       metrics: options.metrics,
     });
     const retentionSeconds = config.ledger.retentionDays * 86_400;
+    // Finished jobs are kept as long as ledger records; retentionDays 0 keeps them forever,
+    // BullMQ's default (no trim on each finish).
+    const keepFinished =
+      retentionSeconds > 0
+        ? { removeOnComplete: { age: retentionSeconds }, removeOnFail: { age: retentionSeconds } }
+        : {};
     this.worker = new Worker(
       config.queue.name,
       async (job: Job, token?: string) => {
@@ -68,10 +74,7 @@ export class Dispatcher {
         prefix: config.queue.prefix,
         concurrency: config.dispatch.concurrency,
         autorun: false,
-        // Finished jobs are kept as long as ledger records (retentionDays 0: forever).
-        removeOnComplete:
-          retentionSeconds > 0 ? { age: retentionSeconds } : { count: Number.MAX_SAFE_INTEGER },
-        removeOnFail: retentionSeconds > 0 ? { age: retentionSeconds } : { count: Number.MAX_SAFE_INTEGER },
+        ...keepFinished,
         // Pickups are idempotent (the ledger decides), so a job stalled by a crash is simply
         // picked up again; never fail a job for having stalled.
         maxStalledCount: 1_000_000,

@@ -414,8 +414,8 @@ export class DispatchProcessor {
     const scale = config.expiry.timeScale;
     const now = this.now();
     const giveUpAt = deadline + config.expiry.checkGiveUpSeconds * 1000 * scale;
-    const e = err as { name?: string; message?: string };
-    const error = `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`;
+    const failure = classifyAwsError(err);
+    const error = `${failure.name}: ${failure.message}`;
     if (now < giveUpAt) {
       const wait = Math.min(300_000 * scale, Math.max(5_000 * scale, (now - deadline) / 2));
       const retryAt = Math.min(giveUpAt, now + wait);

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { type InferenceStatus, isFinalStatus } from '../contract/status.js';
 import type { AcceptPlan, AcquirePlan, CapacityGrant } from '../flow/capacity.js';
 import { type LedgerKeys, ledgerKeys } from './keys.js';
-import { type LedgerPrivateFields, type LedgerRecord, parseRecord } from './record.js';
+import { fromFlat, type LedgerPrivateFields, type LedgerRecord, parseRecord } from './record.js';
 import { ADVANCE, ADVANCE_AND_ACCEPT, CLAIM, CLAIM_AND_ACQUIRE, NOTE_RETRY, SET_FIELDS } from './scripts.js';
 
 type LedgerRedis = (Redis | Cluster) & {
@@ -59,13 +59,6 @@ export interface LedgerHooks {
 
 /** Ledger field values, written as strings; times as epoch milliseconds. */
 export type LedgerFields = Record<string, string | number | null | undefined>;
-
-/** A flat HGETALL-style [field, value, ...] list as an object. */
-function fromFlat(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
-  return out;
-}
 
 function encodeFields(fields: LedgerFields | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -197,12 +190,6 @@ export class Ledger {
 
   async get(inferenceId: string): Promise<(LedgerRecord & LedgerPrivateFields) | undefined> {
     return parseRecord(await this.redis.hgetall(this.keys.inference(inferenceId)));
-  }
-
-  /** The record's status alone (one field, not the whole record); undefined when it is gone. */
-  async status(inferenceId: string): Promise<InferenceStatus | undefined> {
-    const status = await this.redis.hget(this.keys.inference(inferenceId), 'status');
-    return status ? (status as InferenceStatus) : undefined;
   }
 
   /** The job's own signing secret, if it named one (one field, not the whole record). */

@@ -46,6 +46,13 @@ const str = (v: string | undefined): string | null => (v === undefined || v === 
 const int = (v: string | undefined): number => (v === undefined || v === '' ? 0 : Number.parseInt(v, 10));
 
 /** Parses the Redis hash of a record (times are stored as epoch milliseconds). */
+/** A flat [field, value, ...] list (HGETALL's, a stream entry's) as an object. */
+export function fromFlat(flat: readonly string[] | null | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; flat && i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
+  return out;
+}
+
 export function parseRecord(hash: Record<string, string>): (LedgerRecord & LedgerPrivateFields) | undefined {
   if (!hash.inferenceId || !hash.status) return undefined;
   let metadata: Record<string, unknown> | null = null;

@@ -100,13 +100,11 @@ export class DeliveryAttempter {
 
   constructor(private readonly options: DeliveryAttempterOptions) {
     const { config } = options;
-    // timeoutSeconds is a 'nat' in the schema: 0 would time out every attempt, so it means the default.
-    this.timeoutMs =
-      options.timeoutMs ?? (config.webhooks.timeoutSeconds > 0 ? config.webhooks.timeoutSeconds : 15) * 1000;
+    this.timeoutMs = options.timeoutMs ?? config.webhooks.timeoutSeconds * 1000;
     this.sender = new HttpSender({
       guard: new SsrfGuard(config.webhooks, options.resolver),
       timeoutMs: this.timeoutMs,
-      maxSockets: options.maxSockets ?? Math.max(1, config.webhooks.concurrency),
+      maxSockets: options.maxSockets ?? config.webhooks.concurrency,
     });
   }
 
@@ -114,11 +112,15 @@ export class DeliveryAttempter {
     this.sender.close();
   }
 
-  async attempt(data: DeliveryJobData): Promise<AttemptResult> {
+  /**
+   * One attempt. `ownSecret`: the job's own secret when the caller has the record already
+   * (the relay), so the ledger is not read for it again.
+   */
+  async attempt(data: DeliveryJobData, ownSecret?: string | null): Promise<AttemptResult> {
     const { config, ledger } = this.options;
     const log = inferenceLogger(this.options.logger, { inferenceId: data.inferenceId, jobId: data.jobId });
 
-    const secrets = await this.secretsFor(data);
+    const secrets = await this.secretsFor(data, ownSecret);
     if ('refused' in secrets)
       return this.deadLetter(
         data,
@@ -155,10 +157,7 @@ export class DeliveryAttempter {
 
     if (ok) {
       await ledger.setFields(data.inferenceId, {
-        webhookState: 'delivered',
-        webhookAttempts: progress.totalAttempts,
-        webhookLastStatus: status,
-        webhookLastError: '',
+        ...this.ledgerFields('delivered', progress),
         webhookDeliveredAt: now,
       });
       log.info({ webhookId: data.webhookId, status, attempt, durationMs }, 'webhook delivered');
@@ -210,10 +209,12 @@ export class DeliveryAttempter {
   }
 
   /** The job's own secret (from the ledger) if it named one, else every configured secret. */
-  private async secretsFor(data: DeliveryJobData): Promise<Secrets> {
+  private async secretsFor(data: DeliveryJobData, known?: string | null): Promise<Secrets> {
     // The relay recorded whether the record holds a secret of the job's own (it is written
     // once, at the first claim): only then is the ledger read, and only that field.
-    const own = data.ownSecret ? await this.options.ledger.webhookSecret(data.inferenceId) : undefined;
+    const own = data.ownSecret
+      ? (known ?? (await this.options.ledger.webhookSecret(data.inferenceId)))
+      : undefined;
     let secrets: string[];
     if (own) {
       secrets = [own];
@@ -229,7 +230,7 @@ export class DeliveryAttempter {
   }
 
   private ledgerFields(
-    state: 'pending' | 'failed' | 'refused',
+    state: 'delivered' | 'pending' | 'failed' | 'refused',
     progress: Pick<DeliveryJobData, 'totalAttempts' | 'lastStatus' | 'lastError'>,
   ): LedgerFields {
     return {

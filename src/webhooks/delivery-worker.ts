@@ -40,7 +40,7 @@ export class DeliveryWorker {
       {
         connection: bullConnection(options.connection),
         prefix: config.queue.prefix,
-        concurrency: Math.max(1, config.webhooks.concurrency),
+        concurrency: config.webhooks.concurrency,
         autorun: false,
         ...deliveryJobRetention(config),
         // A delivery interrupted by a crash is simply attempted again (receivers de-duplicate
@@ -84,17 +84,15 @@ export class DeliveryWorker {
   private async attempt(job: Job<DeliveryJobData, DeliveryResult>, token?: string): Promise<DeliveryResult> {
     if (job.data.deadLetter) throw new UnrecoverableError(deadLetterMessage(job.data));
     const outcome = await this.options.attempter.attempt(job.data);
+    // The attempt is kept in the job too (Bull Board, `smad webhooks`): retries and replays are few.
+    await job.updateData(outcome.data);
     switch (outcome.kind) {
       case 'delivered':
-        // Kept in the job too (Bull Board, `smad webhooks`): retries and replays are few.
-        await job.updateData(outcome.data);
         return outcome.result;
       case 'retry':
-        await job.updateData(outcome.data);
         await job.moveToDelayed(Date.now() + Math.max(1, outcome.delayMs), token);
         throw new DelayedError();
       case 'dead':
-        await job.updateData(outcome.data);
         throw new UnrecoverableError(outcome.message);
     }
   }

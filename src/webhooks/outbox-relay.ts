@@ -24,7 +24,7 @@ import {
   webhookIdFor,
 } from '../contract/webhook-event.js';
 import type { Ledger } from '../ledger/ledger.js';
-import type { LedgerPrivateFields, LedgerRecord } from '../ledger/record.js';
+import { fromFlat, type LedgerPrivateFields, type LedgerRecord } from '../ledger/record.js';
 import { inferenceLogger, type Logger } from '../observability/logger.js';
 import { duplicateConnection, type RedisClient } from '../runtime/redis-connection.js';
 import type { DeliveryAttempter } from './delivery-attempt.js';
@@ -104,8 +104,7 @@ type StreamEntry = [id: string, fields: string[] | null];
 
 function parseEntry(raw: StreamEntry): OutboxEntry | { id: string; malformed: true } {
   const [id, flat] = raw;
-  const fields: Record<string, string> = {};
-  for (let i = 0; flat && i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
+  const fields = fromFlat(flat);
   const at = Number(fields.at);
   if (!fields.type || !fields.inferenceId || !Number.isFinite(at)) return { id, malformed: true };
   return { id, type: fields.type, inferenceId: fields.inferenceId, at };
@@ -173,7 +172,7 @@ export class OutboxRelay {
     this.batchSize = options.batchSize ?? 100;
     this.claimIdleMs = options.claimIdleMs ?? defaultClaimIdleMs(options.attempter?.timeoutMs ?? 0);
     this.claimIntervalMs = options.claimIntervalMs ?? 15_000;
-    this.concurrency = Math.max(1, options.concurrency ?? options.config.webhooks.concurrency);
+    this.concurrency = options.concurrency ?? options.config.webhooks.concurrency;
     if (!('smadOutboxAck' in options.connection))
       options.connection.defineCommand('smadOutboxAck', { numberOfKeys: 1, lua: ACK_AND_DELETE });
   }
@@ -445,7 +444,7 @@ export class OutboxRelay {
     }
     const { attempter } = this.options;
     if (attempter && earlier === 0 && delay === 0) {
-      const attempted = await attempter.attempt(data);
+      const attempted = await attempter.attempt(data, record.webhookSecret);
       if (attempted.kind === 'delivered') return 'delivered';
       if (attempted.kind === 'dead') {
         // A failed job is the dead letter: the worker fails it at its pickup.

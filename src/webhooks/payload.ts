@@ -118,7 +118,6 @@ export function buildPayload(
 
 function inlineResponse(record: FullRecord, maxBytes: number): InlineResponse | undefined {
   if (maxBytes <= 0 || !record.responseBody) return undefined;
-  const decoded = Buffer.from(record.responseBody, 'base64');
-  if (decoded.length > maxBytes) return undefined;
-  return { contentType: record.responseContentType, encoding: 'base64', content: decoded.toString('base64') };
+  if (Buffer.byteLength(record.responseBody, 'base64') > maxBytes) return undefined;
+  return { contentType: record.responseContentType, encoding: 'base64', content: record.responseBody };
 }

@@ -61,7 +61,7 @@ export class WebhooksRole {
       resolver: options.resolver,
       hooks: options.hooks,
       // First attempts (the relay) and retries (the worker) each run up to webhooks.concurrency.
-      maxSockets: 2 * Math.max(1, config.webhooks.concurrency),
+      maxSockets: 2 * config.webhooks.concurrency,
     });
     this.relay = new OutboxRelay({
       config,

@@ -64,7 +64,7 @@ describe('resolveNotification', () => {
     expect(tries).toBe(1);
     const job = await rig.queue.getJob(jobId);
     expect(await job?.waitUntilFinished(rig.events, 15_000)).toBe('finished');
-    expect(await ledger.status(inferenceId)).toBe('completed');
+    expect((await ledger.get(inferenceId))?.status).toBe('completed');
   });
 
   it('a duplicate notification wakes the job once, without waiting', async () => {
@@ -78,7 +78,7 @@ describe('resolveNotification', () => {
     );
     // Resolved while its job was active, then woken once parked; the duplicate only wakes once.
     const first = resolveNotification(ledger, waker, notification(inferenceId));
-    await waitFor(async () => (await ledger.status(inferenceId)) === 'completed', {
+    await waitFor(async () => (await ledger.get(inferenceId))?.status === 'completed', {
       what: 'the record resolved',
     });
     rig.worker?.release(jobId);
