@@ -149,7 +149,7 @@ export class DispatchProcessor {
       );
     }
     if (claim.status === 'submitting')
-      return this.dispatch(job, token, valid, claim.inferenceId, leaseUntil, claim.grant);
+      return this.dispatch(job, token, jobId, valid, claim.inferenceId, leaseUntil, claim.grant);
     // The claim of a record past 'submitting' brings the record along (no second read).
     const record = claim.record ?? (await this.record(claim.inferenceId));
     const log = inferenceLogger(this.deps.logger, { inferenceId: claim.inferenceId, jobId });
@@ -185,6 +185,8 @@ export class DispatchProcessor {
   private async dispatch(
     job: Job,
     token: string | undefined,
+    /** The job's id, as the claim and the flow decisions know it. */
+    jobId: string,
     valid: ValidJob,
     inferenceId: string,
     leaseUntil: number,
@@ -192,7 +194,7 @@ export class DispatchProcessor {
   ): Promise<DispatchResult> {
     const { config, ledger, capacity } = this.deps;
     const policy = policyFor(config.endpoints, valid.endpointName);
-    const log = inferenceLogger(this.deps.logger, { inferenceId, jobId: job.id });
+    const log = inferenceLogger(this.deps.logger, { inferenceId, jobId });
 
     let inputLocation = valid.inputLocation;
     let body: Buffer | undefined;
@@ -210,17 +212,16 @@ export class DispatchProcessor {
       }
     }
 
-    const waiterId = job.id ?? inferenceId;
-    let grant = claimed ?? (await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, job.id));
+    let grant = claimed ?? (await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, jobId));
     // A slot due shortly is waited for here (a bounded few jobs per process): parked, the job
     // would be woken behind every job already waiting for a worker.
-    for (let i = 0; i < 3 && !grant.granted && (await capacity.waitLocally(waiterId, grant)); i++)
-      grant = await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, job.id);
+    for (let i = 0; i < 3 && !grant.granted && (await capacity.waitLocally(jobId, grant)); i++)
+      grant = await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, jobId);
     if (!grant.granted) {
       log.debug({ reason: grant.reason, retryAtMs: grant.retryAtMs }, 'waiting for capacity');
       await job.moveToDelayed(Math.max(grant.retryAtMs, this.now() + 1), token);
       // Its turn may have come while it was still active (nobody could wake it then).
-      if (await capacity.missedWake(valid.endpointName, waiterId, grant)) await job.promote().catch(() => {});
+      if (await capacity.missedWake(valid.endpointName, jobId, grant)) await job.promote().catch(() => {});
       throw PARKED;
     }
 

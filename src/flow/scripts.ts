@@ -48,6 +48,21 @@
  * storm keeps it down however fast the recovery is set.
  */
 
+/**
+ * freeSlot(inflight, waiting, id): gives back an inference's in-flight slot; the oldest waiter
+ * of the endpoint is returned to be woken ('' if none, or if the inference held no slot).
+ * The one place that frees a slot: the ledger's terminal transitions and `refused` call it.
+ */
+export const FREE_SLOT_FUNCTION = `
+local function freeSlot(inflight, waiting, id)
+  if redis.call('ZREM', inflight, id) == 1 then
+    local popped = redis.call('ZPOPMIN', waiting)
+    if popped[1] then return popped[1] end
+  end
+  return ''
+end
+`;
+
 const EFFECTIVE_RATE = `
 local function effectiveRate(adaptiveKey, now, maxTps, recoveryPerSec)
   if maxTps <= 0 then return 0 end
@@ -262,13 +277,9 @@ end
  * KEYS: epCalls, acctCalls, inflight, waiting. ARGV: member, at, ttlMs, onEndpoint,
  * onAccount, inferenceId.
  */
-export const REFUSED = `${ANSWERED_FUNCTION}
+export const REFUSED = `${ANSWERED_FUNCTION}${FREE_SLOT_FUNCTION}
 answered(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-if redis.call('ZREM', KEYS[3], ARGV[6]) == 1 then
-  local popped = redis.call('ZPOPMIN', KEYS[4])
-  if popped[1] then return popped[1] end
-end
-return ''
+return freeSlot(KEYS[3], KEYS[4], ARGV[6])
 `;
 
 /**

@@ -7,7 +7,7 @@
  * Redis Cluster the hash-tagged prefix keeps them in one slot.
  */
 
-import { ACCEPTED_FUNCTION, ACQUIRE_FUNCTION } from '../flow/scripts.js';
+import { ACCEPTED_FUNCTION, ACQUIRE_FUNCTION, FREE_SLOT_FUNCTION } from '../flow/scripts.js';
 
 const TRANSITION_TABLE = `
 local forward = {
@@ -21,7 +21,7 @@ local eventType = {
 }
 `;
 
-const FINALIZE = `
+const FINALIZE = `${FREE_SLOT_FUNCTION}
 local function finalize(ledgerBase, flowBase, infKey, outboxKey, id, to, now, retention)
   redis.call('HSET', infKey, 'resolvedAt', now)
   local jobId = redis.call('HGET', infKey, 'jobId')
@@ -31,9 +31,8 @@ local function finalize(ledgerBase, flowBase, infKey, outboxKey, id, to, now, re
     if jobId then redis.call('EXPIRE', ledgerBase .. ':job:' .. jobId, retention) end
   end
   local waiter = ''
-  if endpoint and redis.call('ZREM', flowBase .. ':inflight:' .. endpoint, id) == 1 then
-    local popped = redis.call('ZPOPMIN', flowBase .. ':waiting:' .. endpoint)
-    if popped[1] then waiter = popped[1] end
+  if endpoint then
+    waiter = freeSlot(flowBase .. ':inflight:' .. endpoint, flowBase .. ':waiting:' .. endpoint, id)
   end
   redis.call('XADD', outboxKey, '*', 'type', eventType[to], 'inferenceId', id, 'at', now)
   return waiter

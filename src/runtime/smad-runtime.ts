@@ -10,7 +10,7 @@ import type { Role } from '../config/schema.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { JobWaker } from '../dispatch/job-waker.js';
 import type { DispatchHooks } from '../dispatch/processor.js';
-import { flowSettingsFrom, RedisCapacity } from '../flow/redis-capacity.js';
+import { type FlowSettings, flowSettingsFrom, RedisCapacity } from '../flow/redis-capacity.js';
 import { buildHttpApp, type ReadinessCheck } from '../http/app.js';
 import { Ledger } from '../ledger/ledger.js';
 import { createLogger, type Logger } from '../observability/logger.js';
@@ -54,6 +54,8 @@ export class SmadRuntime {
   readonly metrics: SmadMetrics;
   /** The configuration in force; `reload()` replaces the reloadable parts (limits). */
   config: SmadConfig;
+  /** Flow control's settings, derived from `config` once (per load and reload), not per decision. */
+  private flowSettings: FlowSettings;
   readonly logger: Logger;
   readonly aws: AwsSettings;
   readonly roles: Role[];
@@ -72,6 +74,7 @@ export class SmadRuntime {
   private constructor(readonly options: RuntimeOptions) {
     const { config } = options;
     this.config = config;
+    this.flowSettings = flowSettingsFrom(config);
     this.logger = options.logger ?? createLogger({ level: config.log.level });
     this.aws = options.aws ?? awsSettingsFromEnv();
     this.roles = options.roles ?? config.roles;
@@ -86,12 +89,7 @@ export class SmadRuntime {
       onSlotFreed: wake,
       onFinal: (status) => this.metrics.jobs.inc({ outcome: status }),
     });
-    this.capacity = new RedisCapacity(
-      this.redis,
-      config.queue.prefix,
-      () => flowSettingsFrom(this.config),
-      wake,
-    );
+    this.capacity = new RedisCapacity(this.redis, config.queue.prefix, () => this.flowSettings, wake);
   }
 
   static async start(options: RuntimeOptions): Promise<SmadRuntime> {
@@ -243,6 +241,7 @@ export class SmadRuntime {
    */
   reload(next: SmadConfig): void {
     this.config = { ...this.config, endpoints: next.endpoints, limits: next.limits, flow: next.flow };
+    this.flowSettings = flowSettingsFrom(this.config);
     this.logger.info({ endpoints: Object.keys(next.endpoints), limits: next.limits }, 'limits reloaded');
   }
 

@@ -22,7 +22,8 @@ export function registerStatusCommand(program: Command): void {
     const redis = createRedisConnection(config.redis, 'smad-status');
     try {
       if (options.endpoints) {
-        const capacity = new RedisCapacity(redis, config.queue.prefix, () => flowSettingsFrom(config));
+        const settings = flowSettingsFrom(config);
+        const capacity = new RedisCapacity(redis, config.queue.prefix, () => settings);
         process.stdout.write(`${JSON.stringify(await capacity.inspect(), null, 2)}\n`);
         return;
       }
