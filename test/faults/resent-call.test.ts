@@ -64,6 +64,8 @@ describe('a call sent again after a crash', () => {
       [202, 'resent-1'],
       [202, 'resent-1'],
     ]);
+    // Two calls, two output locations: which one the record ends with is the point.
+    expect(first?.outputLocation).not.toBe(second?.outputLocation);
     expect((await dispatcher.runtime.ledger.get('resent-1'))?.outputLocation).toBe(second?.outputLocation);
     // SageMaker ran the first call; the second expired in the endpoint's queue, silently.
     await waitFor(

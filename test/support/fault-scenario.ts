@@ -2,8 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
+import { expect } from 'vitest';
 import type { AwsStack, AwsStackOptions } from './emulator.js';
-import { restlessness } from './fault-invariants.js';
+import { checkInvariants, type InvariantReport, restlessness } from './fault-invariants.js';
 import type { PlannedJob } from './fault-load.js';
 import type { FaultReceiver } from './fault-receiver.js';
 import { stackEnv } from './smad-process.js';
@@ -146,4 +147,32 @@ export async function settle(
   } finally {
     await queue.close();
   }
+}
+
+/**
+ * The end of a fault run: waits for the pipeline to settle, checks every invariant against
+ * what the emulator did and the receiver got, and fails naming the violations. Returns the
+ * report (for the run's own thresholds) and the settle trace.
+ */
+export async function settleAndCheck(
+  run: {
+    redis: Redis | Cluster;
+    prefix: string;
+    jobs: PlannedJob[];
+    stack: AwsStack;
+    receiver: FaultReceiver;
+  },
+  diagnose: () => string,
+): Promise<{ report: InvariantReport; settling: string[] }> {
+  const settling = await settle(run.redis, run.prefix, run.jobs, 120_000, diagnose);
+  const report = await checkInvariants({
+    redis: run.redis,
+    prefix: run.prefix,
+    jobs: run.jobs,
+    emulatorInferences: run.stack.emulator.inferences,
+    deliveries: run.receiver.deliveries,
+    defaultSecret: FAULT_SECRET,
+  });
+  expect(report.violations, `${JSON.stringify(report.summary)}\n${diagnose()}`).toEqual([]);
+  return { report, settling };
 }

@@ -276,6 +276,11 @@ describe('webhook delivery', () => {
     await waitFor(async () => (await connection.xlen(outbox)) === 0, { what: 'outbox drained' });
     expect((await harness.ledger.get(inferenceId))?.webhook.state).toBe('none');
     expect(await harness.role.queue.getJob(webhookIdFor(inferenceId, 'inference.completed'))).toBeUndefined();
+    // No delivery under any id, and no attempt made.
+    expect(
+      await harness.role.queue.getJobCountByTypes('waiting', 'delayed', 'active', 'completed', 'failed'),
+    ).toBe(0);
+    expect(harness.outcomes).toEqual([]);
     expect((await harness.ledger.get(inferenceId))?.status).toBe('completed');
   });
 });

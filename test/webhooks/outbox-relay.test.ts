@@ -80,6 +80,7 @@ describe('outbox relay', () => {
       ]);
       expect(await relay.relay(entry)).toBe('queued');
       const first = await queue.getJob(webhookIdFor(inferenceId, 'inference.completed'));
+      expect(first?.id).toBe(webhookIdFor(inferenceId, 'inference.completed'));
       expect(await relay.relay(entry)).toBe('queued');
       expect(await queue.getJobCounts()).toMatchObject({ waiting: 1, delayed: 0, active: 0 });
       const again = await queue.getJob(webhookIdFor(inferenceId, 'inference.completed'));
@@ -220,7 +221,11 @@ describe('outbox relay', () => {
     const h = await startHarness(connection, config, { timeoutMs: 1_000 });
     harnesses.push(h);
     const retriesWhenFastArrived: number[] = [];
+    const retriesWhenSecondHangArrived: number[] = [];
     receiver.reply = (req) => {
+      // Both slots in use at once: the second hanging request came before any attempt ended.
+      if (req.path === '/hang-2')
+        retriesWhenSecondHangArrived.push(h.outcomes.filter((o) => o.result === 'retry').length);
       if (req.path.startsWith('/hang')) return 'hang';
       if (req.path === '/after-hangs')
         retriesWhenFastArrived.push(h.outcomes.filter((o) => o.result === 'retry').length);
@@ -239,6 +244,7 @@ describe('outbox relay', () => {
     });
     // Both slots were held by the hanging receiver: the next event went only once one of them
     // had timed out (and was handed to the delivery queue for its retry).
+    expect(retriesWhenSecondHangArrived).toEqual([0]);
     expect(retriesWhenFastArrived).toHaveLength(1);
     expect(retriesWhenFastArrived[0]).toBeGreaterThanOrEqual(1);
     // Both hanging attempts end as retries (the second may time out a moment after the first).
