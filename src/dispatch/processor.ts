@@ -122,11 +122,8 @@ export class DispatchProcessor {
       config.expiry.graceSeconds,
       config.expiry.timeScale,
     );
-    // Flow control decides in the claim's round trip, unless the payload must be staged in
-    // S3 first (under a key derived from the inferenceId the claim decides).
-    const plan = needsStaging(valid, config.dispatch.forceStaging)
-      ? undefined
-      : this.deps.capacity.planAcquire(valid.endpointName, leaseUntil, jobId);
+    // Flow control decides in the claim's round trip.
+    const plan = this.deps.capacity.planAcquire(valid.endpointName, leaseUntil, jobId);
     const claim = await ledger.claim(
       {
         jobId,
@@ -196,22 +193,6 @@ export class DispatchProcessor {
     const policy = policyFor(config.endpoints, valid.endpointName);
     const log = inferenceLogger(this.deps.logger, { inferenceId, jobId });
 
-    let inputLocation = valid.inputLocation;
-    let body: Buffer | undefined;
-    if (valid.bodyBytes !== undefined) {
-      if (needsStaging(valid, config.dispatch.forceStaging)) {
-        inputLocation = await stagePayload(
-          this.deps.s3,
-          config.staging.s3Uri,
-          inferenceId,
-          valid.bodyBytes,
-          valid.contentType,
-        );
-      } else {
-        body = valid.bodyBytes;
-      }
-    }
-
     let grant = claimed ?? (await capacity.acquire(valid.endpointName, inferenceId, leaseUntil, jobId));
     // A slot due shortly is waited for here (a bounded few jobs per process): parked, the job
     // would be woken behind every job already waiting for a worker.
@@ -223,6 +204,30 @@ export class DispatchProcessor {
       // Its turn may have come while it was still active (nobody could wake it then).
       if (await capacity.missedWake(valid.endpointName, jobId, grant)) await job.promote().catch(() => {});
       throw PARKED;
+    }
+
+    // A body too large for the call is staged now that the call will go: a job that waits
+    // for capacity is woken several times, and would upload it at every pickup.
+    let inputLocation = valid.inputLocation;
+    let body: Buffer | undefined;
+    if (valid.bodyBytes !== undefined) {
+      if (needsStaging(valid, config.dispatch.forceStaging)) {
+        try {
+          inputLocation = await stagePayload(
+            this.deps.s3,
+            config.staging.s3Uri,
+            inferenceId,
+            valid.bodyBytes,
+            valid.contentType,
+          );
+        } catch (err) {
+          // No call will go: its capacity goes back (the pickup is retried with a backoff).
+          await capacity.refused(valid.endpointName, inferenceId);
+          throw err;
+        }
+      } else {
+        body = valid.bodyBytes;
+      }
     }
 
     let output: { OutputLocation?: string; FailureLocation?: string };

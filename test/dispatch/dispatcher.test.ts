@@ -181,6 +181,37 @@ describe('dispatcher', () => {
     expect(record?.failureLocation).toBe(stack.emulator.requests[0]?.failureLocation);
   });
 
+  it('stages a large body only once its call may go: not while the job waits for capacity', async () => {
+    smad = await startSmad(redis, stack, {
+      overrides: { endpoints: { '*': { maxTps: 0, maxInFlight: 0 }, echo: { maxTps: 0, maxInFlight: 1 } } },
+    });
+    stack.emulator.setKnobs({ latencyMs: 1_500 });
+    try {
+      const holder = await smad.queue.add('x', { endpointName: 'echo', body: 'holds the slot' });
+      await waitFor(() => stack.emulator.requests.length === 1, { what: 'the slot taken' });
+      const large = await smad.queue.add('x', {
+        endpointName: 'echo',
+        body: 'z'.repeat(200_000),
+        inferenceId: 'staged-later',
+      });
+      const staged = `s3://${stack.bucket}/staging/staged-later.in`;
+      // Refused for the in-flight cap (written ahead, then parked): nothing uploaded.
+      await waitFor(
+        async () => (await smad!.runtime.capacity.inspect()).some((e) => e.waitingForSlot === 1),
+        {
+          what: 'the large job waiting for the slot',
+        },
+      );
+      expect(await stack.objectExists(staged)).toBe(false);
+      expect(await finished(holder)).toMatchObject({ result: { status: 'completed' } });
+      expect(await finished(large)).toMatchObject({ result: { status: 'completed' } });
+      expect(stack.emulator.requests[1]?.params).toMatchObject({ inputLocation: staged });
+      expect(await stack.objectExists(staged)).toBe(true);
+    } finally {
+      stack.emulator.setKnobs({ latencyMs: 0 });
+    }
+  });
+
   it('resolves by the S3 check at the deadline when the notification is dropped, and expires when nothing came', async () => {
     smad = await startSmad(redis, stack, {
       overrides: { 'expiry.timeScale': 0.002, 'expiry.graceSeconds': 0 },
