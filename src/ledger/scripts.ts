@@ -3,7 +3,7 @@
  * atomic: a transition only moves forward (the table below equals TRANSITIONS in
  * src/contract/status.ts), and a terminal transition, in the same script, releases the
  * endpoint's in-flight slot, starts the retention clock and appends the outcome event to
- * the outbox stream. Keys other than KEYS[] are built from the prefix, as BullMQ does; on
+ * the outbox stream (when the record has a webhook URL: the outbox feeds webhooks only). Keys other than KEYS[] are built from the prefix, as BullMQ does; on
  * Redis Cluster the hash-tagged prefix keeps them in one slot.
  */
 
@@ -34,7 +34,10 @@ local function finalize(ledgerBase, flowBase, infKey, outboxKey, id, to, now, re
   if endpoint then
     waiter = freeSlot(flowBase .. ':inflight:' .. endpoint, flowBase .. ':waiting:' .. endpoint, id)
   end
-  redis.call('XADD', outboxKey, '*', 'type', eventType[to], 'inferenceId', id, 'at', now)
+  -- The outbox feeds webhooks only: a record without a URL (webhookState 'none') has nothing to send.
+  if redis.call('HGET', infKey, 'webhookState') ~= 'none' then
+    redis.call('XADD', outboxKey, '*', 'type', eventType[to], 'inferenceId', id, 'at', now)
+  end
   return waiter
 end
 `;

@@ -114,7 +114,12 @@ describe('completions', () => {
   it('applies a notification once: three copies and a late contradicting failure change nothing', async () => {
     smad = await startSmad(redis, stack);
     stack.emulator.setKnobs({ dropNotificationRatio: 1 });
-    const job = await smad.queue.add('x', { endpointName: 'echo', body: 'once' });
+    // A webhook URL, so that the outcome event is appended (no webhooks role consumes it here).
+    const job = await smad.queue.add('x', {
+      endpointName: 'echo',
+      body: 'once',
+      webhook: { url: 'https://hooks.example/outcomes' },
+    });
     const record = await waitFor(async () => {
       const r = await smad!.runtime.ledger.getByJobId(job.id!);
       return r?.status === 'submitted' ? r : undefined;
@@ -228,7 +233,13 @@ describe('completions', () => {
     processes.push(first);
     await first.started();
     const jobs = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => smad!.queue.add('x', { endpointName: 'echo', body: `n${i}` })),
+      Array.from({ length: 40 }, (_, i) =>
+        smad!.queue.add('x', {
+          endpointName: 'echo',
+          body: `n${i}`,
+          webhook: { url: 'https://hooks.example/outcomes' },
+        }),
+      ),
     );
     await first.waitForLog((l) => l.msg === 'resolved by notification', 'a first resolution');
     first.kill('SIGKILL');

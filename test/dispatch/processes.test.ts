@@ -66,7 +66,12 @@ describe('dispatcher across processes', () => {
     stack.emulator.setKnobs({ dropNotificationRatio: 1 });
     // A producer that is not smad: a plain BullMQ queue on the same Redis and prefix.
     smad = await startSmad(redis, stack, { prefix, roles: ['completions'] });
-    const job = await smad.queue.add('any-name', { endpointName: 'echo', body: 'survive' });
+    // A webhook URL, so that the outcome event is appended (no webhooks role consumes it here).
+    const job = await smad.queue.add('any-name', {
+      endpointName: 'echo',
+      body: 'survive',
+      webhook: { url: 'https://hooks.example/outcomes' },
+    });
     const exit = await doomed.exit;
     expect(exit.signal).toBe('SIGKILL');
     expect(stack.emulator.requests).toHaveLength(1);

@@ -98,7 +98,7 @@ describe('ledger', () => {
   });
 
   it('a terminal transition appends one outbox event, releases the slot and starts retention', async () => {
-    const { claim } = await claimNew({ endpointName: 'ep-a' });
+    const { claim } = await claimNew({ endpointName: 'ep-a', webhookUrl: 'https://x.example/h' });
     await redis.zadd('test:flow:inflight:ep-a', Date.now() + 60_000, claim.inferenceId);
     await ledger.advance(claim.inferenceId, 'submitted', { set: { outputLocation: 's3://b/o.out' } });
     expect(await redis.xlen(ledger.keys.outbox)).toBe(0);
@@ -130,6 +130,18 @@ describe('ledger', () => {
     expect(record?.resolvedAt).not.toBeNull();
   });
 
+  it('a record without a webhook URL appends no outbox event (nothing to send), and still frees its slot', async () => {
+    const { claim } = await claimNew({ endpointName: 'ep-b' });
+    await redis.zadd('test:flow:inflight:ep-b', Date.now() + 60_000, claim.inferenceId);
+    await ledger.advance(claim.inferenceId, 'completed');
+    expect(await redis.xlen(ledger.keys.outbox)).toBe(0);
+    expect(await redis.zcard('test:flow:inflight:ep-b')).toBe(0);
+    expect(await ledger.get(claim.inferenceId)).toMatchObject({
+      status: 'completed',
+      webhook: { state: 'none' },
+    });
+  });
+
   it('fills missing fields even when the transition is stale (the late 202 after a notification)', async () => {
     const { claim } = await claimNew();
     await ledger.advance(claim.inferenceId, 'completed', {
@@ -150,7 +162,11 @@ describe('ledger', () => {
   });
 
   it('records a rejected job as final at claim, with its event', async () => {
-    const { claim } = await claimNew({ initialStatus: 'rejected', failureReason: 'invalid job: x' });
+    const { claim } = await claimNew({
+      initialStatus: 'rejected',
+      failureReason: 'invalid job: x',
+      webhookUrl: 'https://x.example/h',
+    });
     expect(claim.status).toBe('rejected');
     const record = await ledger.get(claim.inferenceId);
     expect(record).toMatchObject({ status: 'rejected', failureReason: 'invalid job: x' });
