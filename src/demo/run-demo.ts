@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Job, Queue, QueueEvents } from 'bullmq';
+import { Job, type Queue, QueueEvents } from 'bullmq';
 import { startFauxqs } from 'fauxqs';
 import { Redis } from 'ioredis';
 import type { AwsSettings } from '../aws/clients.js';
@@ -142,9 +142,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     out(`smad       roles ${runtime.roles.join(', ')} on queue "${config.queue.name}" (prefix ${prefix})`);
 
     const connection = { url: redis.url, maxRetriesPerRequest: null } as const;
-    const queue = new Queue(config.queue.name, { connection, prefix });
+    // The runtime's own queue: producers and smad share it.
+    const queue = runtime.queue;
     const events = new QueueEvents(config.queue.name, { connection, prefix });
-    cleanups.push(() => queue.close());
     cleanups.push(() => Promise.race([events.close(), new Promise((r) => setTimeout(r, 2000).unref())]));
     await events.waitUntilReady();
 

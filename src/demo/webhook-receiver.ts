@@ -16,7 +16,6 @@ export class DemoWebhookReceiver {
   readonly received: ReceivedWebhook[] = [];
   private readonly server: Server;
   private readonly verifier: Webhook;
-  private onReceive: ((w: ReceivedWebhook) => void) | undefined;
 
   constructor(secret: string) {
     this.verifier = new Webhook(secret);
@@ -50,7 +49,6 @@ export class DemoWebhookReceiver {
         // De-duplicate on webhook-id, as receivers should.
         if (!this.received.some((r) => r.webhookId === hook.webhookId)) {
           this.received.push(hook);
-          this.onReceive?.(hook);
         }
         res.writeHead(verified ? 204 : 401).end();
       });
@@ -64,10 +62,6 @@ export class DemoWebhookReceiver {
         resolve(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/hooks`);
       });
     });
-  }
-
-  on(listener: (w: ReceivedWebhook) => void): void {
-    this.onReceive = listener;
   }
 
   close(): Promise<void> {

@@ -34,11 +34,11 @@ const retryStrategy = (times: number): number => Math.min(2000, 50 * 2 ** Math.m
  * come from the first URL and apply to every node.
  */
 export function createRedisConnection(
-  settings: RedisSettings | string,
+  settings: RedisSettings,
   name: string,
   tool: ToolConnectionOptions = {},
 ): RedisClient {
-  const { url, cluster } = typeof settings === 'string' ? { url: settings, cluster: false } : settings;
+  const { url, cluster } = settings;
   const giveUpAfter = tool.giveUpAfter;
   const retry =
     giveUpAfter === undefined ? retryStrategy : (times: number) => (times > giveUpAfter ? null : 200 * times);

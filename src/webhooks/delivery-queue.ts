@@ -59,11 +59,6 @@ export function deliveryQueueName(config: Pick<SmadConfig, 'queue'>): string {
 }
 
 /**
- * BullMQ connection options copied from an ioredis client. BullMQ then owns (and on close,
- * quits) its connections; an ioredis instance passed to BullMQ is "shared" and never closed.
- */
-
-/**
  * The delivery queue, on its own connection to the same Redis as `connection` (closed with the
  * queue); on a cluster, on `connection` itself (closed by its owner).
  */

@@ -79,16 +79,10 @@ export interface OutboxRelayOptions {
   /** Adds data.outputUrl / data.failureUrl when set (webhooks.presignSeconds > 0). */
   presigner?: Presigner;
   random?: RandomSource;
-  /** Consumer group; default 'webhook-relay'. */
-  group?: string;
   /** This consumer's name; default host-pid-random (unique per relay). */
   consumer?: string;
   /** XREADGROUP BLOCK time; default 2000 ms. */
   blockMs?: number;
-  /** Entries per read; default 100. */
-  batchSize?: number;
-  /** Entries relayed at once (first attempts in progress); default webhooks.concurrency. */
-  concurrency?: number;
   /**
    * Pending entries idle this long belong to a dead (or stuck) consumer and are claimed;
    * default 60 s, or more with a long webhook timeout: a live relay's entry stays pending for
@@ -121,6 +115,11 @@ function streamEntries(reply: unknown[] | null): StreamEntry[] {
 }
 
 const HANDLED_STATES = new Set(['delivered', 'failed', 'refused']);
+
+/** The relays' consumer group on the outbox stream. */
+const RELAY_GROUP = 'webhook-relay';
+/** Entries per read at most (fewer when fewer relay slots are free). */
+const BATCH_SIZE = 100;
 
 type AckingRedis = RedisClient & { smadOutboxAck(...args: string[]): Promise<number> };
 
@@ -166,13 +165,13 @@ export class OutboxRelay {
 
   constructor(private readonly options: OutboxRelayOptions) {
     this.stream = options.ledger.keys.outbox;
-    this.group = options.group ?? 'webhook-relay';
+    this.group = RELAY_GROUP;
     this.consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
     this.blockMs = options.blockMs ?? 2_000;
-    this.batchSize = options.batchSize ?? 100;
+    this.batchSize = BATCH_SIZE;
     this.claimIdleMs = options.claimIdleMs ?? defaultClaimIdleMs(options.attempter?.timeoutMs ?? 0);
     this.claimIntervalMs = options.claimIntervalMs ?? 15_000;
-    this.concurrency = options.concurrency ?? options.config.webhooks.concurrency;
+    this.concurrency = options.config.webhooks.concurrency;
     if (!('smadOutboxAck' in options.connection))
       options.connection.defineCommand('smadOutboxAck', { numberOfKeys: 1, lua: ACK_AND_DELETE });
   }
