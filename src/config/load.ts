@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import convict from 'convict';
 import { ConfigError } from './config-error.js';
 import { type EndpointPolicies, parseEndpointPolicies } from './endpoint-policies.js';
-import { type Role, schemaDefinition } from './schema.js';
+import { type Role, schemaDefinition, splitCommaList } from './schema.js';
 
 /** The effective configuration, typed. Every key is documented in `schema.ts`. */
 export interface SmadConfig {
@@ -126,10 +126,7 @@ export function loadConfig(options: LoadOptions = {}): SmadConfig {
   const config = convict(schemaDefinition, { env, args: [] });
   const files: string[] = [];
   if (!options.skipDefaultFile && existsSync(DEFAULT_CONFIG_FILE)) files.push(DEFAULT_CONFIG_FILE);
-  const fromEnv = (env.SMAD_CONFIG ?? '')
-    .split(',')
-    .map((f) => f.trim())
-    .filter((f) => f.length > 0);
+  const fromEnv = splitCommaList(env.SMAD_CONFIG ?? '');
   files.push(...fromEnv, ...(options.files ?? []));
   for (const file of files) {
     const data = readJsonFile(resolve(file), problems);
@@ -178,10 +175,7 @@ export function loadConfig(options: LoadOptions = {}): SmadConfig {
 
 /** The URLs in a `redis.url` setting (one, or several comma-separated for a cluster). */
 export function redisUrls(url: string): string[] {
-  return url
-    .split(',')
-    .map((u) => u.trim())
-    .filter((u) => u.length > 0);
+  return splitCommaList(url);
 }
 
 /**

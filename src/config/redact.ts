@@ -1,4 +1,4 @@
-import type { SmadConfig } from './load.js';
+import { redisUrls, type SmadConfig } from './load.js';
 
 const REDACTED = '[redacted]';
 
@@ -18,10 +18,7 @@ export function redactConfig(config: SmadConfig): SmadConfig {
     redis: {
       ...config.redis,
       // A cluster's nodes are a comma-separated list of URLs.
-      url: config.redis.url
-        .split(',')
-        .map((u) => redactUrlPassword(u.trim()))
-        .join(','),
+      url: redisUrls(config.redis.url).map(redactUrlPassword).join(','),
     },
     webhooks: { ...config.webhooks, secret: config.webhooks.secret.map(() => REDACTED) },
     http: { ...config.http, authTokens: config.http.authTokens.map(() => REDACTED) },

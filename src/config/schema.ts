@@ -9,13 +9,17 @@ export type Role = (typeof ROLES)[number];
 
 const DEFAULT_WEBHOOK_SCHEDULE = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
 
+/** The items of a comma-separated setting, trimmed, empty ones dropped. */
+export function splitCommaList(text: string): string[] {
+  return text
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
+}
+
 function commaList(value: unknown): string[] {
   if (Array.isArray(value)) return value.map((v) => String(v).trim()).filter((v) => v.length > 0);
-  if (typeof value === 'string')
-    return value
-      .split(',')
-      .map((v) => v.trim())
-      .filter((v) => v.length > 0);
+  if (typeof value === 'string') return splitCommaList(value);
   throw new Error('must be a list (JSON array, or a comma-separated string)');
 }
 
@@ -93,7 +97,7 @@ convict.addFormat({
   name: 'redis-url',
   validate(value: unknown) {
     // One URL; several, comma-separated, name the startup nodes of a cluster (redis.cluster).
-    const urls = typeof value === 'string' ? value.split(',').map((u) => u.trim()) : [];
+    const urls = typeof value === 'string' ? splitCommaList(value) : [];
     if (urls.length === 0 || urls.some((u) => !URL.canParse(u)))
       throw new Error('must be a redis:// or rediss:// URL (or, for redis.cluster, a comma-separated list)');
     for (const u of urls) {
