@@ -226,9 +226,11 @@ export class RedisCapacity implements Capacity {
   }
 
   async waitLocally(jobId: string, refusal: CapacityRefusal): Promise<boolean> {
+    const s = this.settings();
     const delay = refusal.retryAtMs - this.now();
-    if (refusal.reason !== 'rate' || delay > RESERVATION_HORIZON_MS + 100) return false;
-    if (this.localWaits >= (this.settings().localWaitSlots ?? 0)) return false;
+    const horizon = s.reservationHorizonMs ?? RESERVATION_HORIZON_MS;
+    if (refusal.reason !== 'rate' || delay > horizon + 100) return false;
+    if (this.localWaits >= (s.localWaitSlots ?? 0)) return false;
     // Not parked, so nobody needs to promote it.
     this.clearWakeTimer(jobId);
     this.localWaits++;
