@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, redisAnswers } from '../../dist/runtime/local-probes.js';
+import { freePort, redisAnswers, redisServerArgs } from '../../dist/runtime/local-probes.js';
 import { spawnTracked, stopChild, waitFor } from './proc.js';
 
 export { freePort };
@@ -41,31 +41,9 @@ export function parseInfo(text) {
 export async function startRedis(extraArgs = []) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'smad-bench-redis-'));
-  const child = spawnTracked(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'everysec',
-      '--dir',
-      dir,
-      '--maxmemory-policy',
-      'noeviction',
-      '--daemonize',
-      'no',
-      '--logfile',
-      join(dir, 'redis.log'),
-      ...extraArgs,
-    ],
-    { stdio: 'ignore' },
-  );
+  const child = spawnTracked('redis-server', [...redisServerArgs(port, dir), ...extraArgs], {
+    stdio: 'ignore',
+  });
   await waitFor(() => ping(port), { timeoutMs: 10_000, what: `redis-server on port ${port}` });
   const admin = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: null });
   return {

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, redisAnswers } from '../runtime/local-probes.js';
+import { freePort, redisAnswers, redisServerArgs } from '../runtime/local-probes.js';
 
 /** A Redis for the demo and where it came from; `stop()` ends one the demo started. */
 export interface DemoRedis {
@@ -27,24 +27,7 @@ export async function findOrStartRedis(env: NodeJS.ProcessEnv = process.env): Pr
   const dir = mkdtempSync(join(tmpdir(), 'smad-demo-redis-'));
   let child: ChildProcess;
   try {
-    child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--dir',
-        dir,
-        '--maxmemory-policy',
-        'noeviction',
-      ],
-      { stdio: 'ignore' },
-    );
+    child = spawn('redis-server', redisServerArgs(port, dir), { stdio: 'ignore' });
   } catch (err) {
     throw new Error(
       `no Redis: set SMAD_REDIS_URL, run one on 127.0.0.1:6379, or put redis-server on PATH (${(err as Error).message})`,

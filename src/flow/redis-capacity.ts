@@ -117,13 +117,12 @@ export class RedisCapacity implements Capacity {
     leaseUntilMs: number,
     jobId = inferenceId,
   ): Promise<CapacityGrant> {
-    const plan = this.planAcquire(endpointName, leaseUntilMs, jobId);
-    const args = [...plan.args];
-    args[1] = inferenceId;
-    return plan.settle(inferenceId, await this.redis.smadFlowAcquire(...plan.keys, ...args));
+    const plan = this.planAcquire(endpointName, leaseUntilMs, jobId, inferenceId);
+    return plan.settle(inferenceId, await this.redis.smadFlowAcquire(...plan.keys, ...plan.args));
   }
 
-  planAcquire(endpointName: string, leaseUntilMs: number, jobId: string): AcquirePlan {
+  /** `inferenceId`: when known; the ledger's claim fills it in when it decides it. */
+  planAcquire(endpointName: string, leaseUntilMs: number, jobId: string, inferenceId = ''): AcquirePlan {
     const s = this.settings();
     const policy = policyFor(s.endpoints, endpointName);
     const k = this.keys;
@@ -144,7 +143,7 @@ export class RedisCapacity implements Capacity {
       ],
       args: [
         now,
-        '', // the inferenceId: known once the ledger's claim decided it
+        inferenceId,
         jobId,
         leaseUntilMs + (s.leaseGraceMs ?? 0),
         policy.maxTps,

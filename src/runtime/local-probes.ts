@@ -35,3 +35,31 @@ export async function redisAnswers(url: string): Promise<boolean> {
     client.disconnect();
   }
 }
+
+/**
+ * Arguments for a private `redis-server` on loopback as smad expects Redis in production:
+ * AOF on (fsync every second), no RDB snapshots, no eviction, in the foreground, logging to
+ * `dir` (demo, tests, benchmarks).
+ */
+export function redisServerArgs(port: number, dir: string): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--dir',
+    dir,
+    '--maxmemory-policy',
+    'noeviction',
+    '--daemonize',
+    'no',
+    '--logfile',
+    `${dir}/redis.log`,
+  ];
+}

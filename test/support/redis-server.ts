@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, redisAnswers } from '../../src/runtime/local-probes.js';
+import { freePort, redisAnswers, redisServerArgs } from '../../src/runtime/local-probes.js';
 import { waitFor } from './wait-for.js';
 
 export { freePort };
@@ -29,30 +29,7 @@ export class PrivateRedis {
 
   async start(): Promise<void> {
     if (this.process) return;
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'everysec',
-        '--dir',
-        this.dir,
-        '--maxmemory-policy',
-        'noeviction',
-        '--daemonize',
-        'no',
-        '--logfile',
-        join(this.dir, 'redis.log'),
-      ],
-      { stdio: 'ignore' },
-    );
+    const child = spawn('redis-server', redisServerArgs(this.port, this.dir), { stdio: 'ignore' });
     this.process = child;
     child.once('exit', () => {
       if (this.process === child) this.process = undefined;
