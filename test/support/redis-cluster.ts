@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
+import { redisServerArgs } from '../../src/runtime/local-probes.js';
 import { freePort } from './redis-server.js';
 import { waitFor } from './wait-for.js';
 
@@ -88,10 +89,7 @@ export class PrivateRedisCluster {
     const child = spawn(
       'redis-server',
       [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
+        ...redisServerArgs(port, dir),
         '--cluster-enabled',
         'yes',
         '--cluster-port',
@@ -100,18 +98,6 @@ export class PrivateRedisCluster {
         join(dir, 'nodes.conf'),
         '--cluster-node-timeout',
         '5000',
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--dir',
-        dir,
-        '--maxmemory-policy',
-        'noeviction',
-        '--daemonize',
-        'no',
-        '--logfile',
-        join(dir, 'redis.log'),
       ],
       { stdio: 'ignore' },
     );
